@@ -1,0 +1,119 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/wharfhq/wharf/internal/blob"
+	blobfs "github.com/wharfhq/wharf/internal/blob/fs"
+	"github.com/wharfhq/wharf/internal/config"
+	"github.com/wharfhq/wharf/internal/gc"
+	"github.com/wharfhq/wharf/internal/httpx"
+	"github.com/wharfhq/wharf/internal/registry"
+	"github.com/wharfhq/wharf/internal/store"
+)
+
+// App is a running Wharf: its stores, handlers and workers.
+type App struct {
+	cfg   config.Config
+	log   *slog.Logger
+	db    *store.DB
+	blobs blob.Store
+	h     http.Handler
+}
+
+// New opens the stores and builds the handlers.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	db, err := store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "wharf.db"), store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := blobfs.New(filepath.Join(cfg.DataDir, "storage"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, db: db, blobs: blobs}
+	reg := registry.New(db, blobs, log, registry.Options{MaxBlobSize: cfg.MaxBlobSizeBytes, AllowSparseManifests: cfg.AllowSparseManifests})
+	mux := http.NewServeMux()
+	mux.Handle("/v2/", reg)
+	mux.Handle("/v2", reg)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := db.Ping(r.Context()); err != nil {
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	a.h = httpx.Wrap(log, mux)
+	return a, nil
+}
+
+// Handler returns the root HTTP handler.
+func (a *App) Handler() http.Handler { return a.h }
+
+// Run serves on the configured address until ctx is cancelled, then shuts down
+// gracefully: in-flight requests get ShutdownTimeout to finish.
+func (a *App) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.cfg.ListenAddress)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return a.Serve(ctx, ln)
+}
+
+// Serve is Run on an existing listener.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.h,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	expirer := &gc.UploadExpirer{Meta: a.db, Blobs: a.blobs, Log: a.log, MaxIdle: a.cfg.BlobUploadExpiration.Std(), Now: time.Now}
+	wg.Add(1)
+	go func() { defer wg.Done(); expirer.Run(workCtx, 10*time.Minute) }()
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("wharf listening", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir)
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+		a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout.Std().String())
+		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout.Std())
+		serveErr = srv.Shutdown(sctx)
+		cancel()
+		if e := <-errc; !errors.Is(e, http.ErrServerClosed) && serveErr == nil {
+			serveErr = e
+		}
+	}
+	stopWork()
+	wg.Wait()
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return serveErr
+}
+
+// Close releases the stores.
+func (a *App) Close() error { return a.db.Close() }

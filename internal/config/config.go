@@ -1,0 +1,128 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	// ListenAddress is the HTTP listen address (host:port).
+	ListenAddress string `yaml:"LISTEN_ADDRESS"`
+	// DataDir holds the SQLite database and the filesystem blob store.
+	DataDir string `yaml:"DATA_DIR"`
+	// ServerHostname is the externally visible host[:port] of the registry.
+	ServerHostname string `yaml:"SERVER_HOSTNAME"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"LOG_LEVEL"`
+	// LogFormat is json or text.
+	LogFormat string `yaml:"LOG_FORMAT"`
+	// MaxBlobSizeBytes bounds one blob upload; 0 means no limit.
+	MaxBlobSizeBytes int64 `yaml:"MAX_BLOB_SIZE_BYTES"`
+	// BlobUploadExpiration is how long an idle upload session is kept
+	// (Quay: BLOBUPLOAD_DELETION_DATE_THRESHOLD).
+	BlobUploadExpiration Duration `yaml:"BLOBUPLOAD_DELETION_DATE_THRESHOLD"`
+	// AllowSparseManifests accepts image manifests whose layers or config are
+	// not in the repository (the OCI spec's sparse manifests).
+	AllowSparseManifests bool `yaml:"FEATURE_SPARSE_MANIFESTS"`
+	// ShutdownTimeout bounds how long in-flight requests may run after SIGTERM.
+	ShutdownTimeout Duration `yaml:"SHUTDOWN_TIMEOUT"`
+}
+
+// Default returns the configuration `wharf serve` runs with when nothing is set.
+func Default() Config {
+	return Config{
+		ListenAddress:        ":5000",
+		DataDir:              "wharf-data",
+		LogLevel:             "info",
+		LogFormat:            "json",
+		BlobUploadExpiration: Duration(48 * time.Hour),
+		ShutdownTimeout:      Duration(30 * time.Second),
+	}
+}
+
+// Load reads a YAML file over the defaults, expanding ${VAR} references from
+// the environment. An empty path returns the defaults.
+func Load(path string, getenv func(string) string) (Config, error) {
+	cfg := Default()
+	if path == "" {
+		return cfg, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	expanded := os.Expand(string(b), func(k string) string { return getenv(k) })
+	dec := yaml.NewDecoder(strings.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ApplyEnv overrides fields from WHARF_<KEY> variables (for example
+// WHARF_LISTEN_ADDRESS).
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	v := reflect.ValueOf(c).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		key := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if key == "" || key == "-" {
+			continue
+		}
+		val := getenv("WHARF_" + key)
+		if val == "" {
+			continue
+		}
+		if err := yaml.Unmarshal([]byte(quoteScalar(v.Field(i), val)), v.Field(i).Addr().Interface()); err != nil {
+			return fmt.Errorf("WHARF_%s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// quoteScalar makes an environment value a YAML scalar of the field's kind.
+func quoteScalar(f reflect.Value, val string) string {
+	if f.Kind() == reflect.String {
+		return strconv.Quote(val)
+	}
+	return val
+}
+
+// Validate checks the configuration for mistakes a user can fix.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.ListenAddress); err != nil {
+		errs = append(errs, fmt.Errorf("LISTEN_ADDRESS %q: %w", c.ListenAddress, err))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("DATA_DIR must not be empty"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_LEVEL %q: want debug, info, warn or error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_FORMAT %q: want json or text", c.LogFormat))
+	}
+	if c.MaxBlobSizeBytes < 0 {
+		errs = append(errs, errors.New("MAX_BLOB_SIZE_BYTES must not be negative"))
+	}
+	if c.BlobUploadExpiration <= 0 {
+		errs = append(errs, errors.New("BLOBUPLOAD_DELETION_DATE_THRESHOLD must be positive"))
+	}
+	return errors.Join(errs...)
+}

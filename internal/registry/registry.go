@@ -1,0 +1,163 @@
+package registry
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharfhq/wharf/internal/blob"
+	"github.com/wharfhq/wharf/internal/core"
+	"github.com/wharfhq/wharf/internal/oci"
+	"github.com/wharfhq/wharf/internal/store"
+)
+
+// Metadata is what the registry needs from the metadata store.
+type Metadata interface {
+	Repository(ctx context.Context, name string) (core.Repository, error)
+	Catalog(ctx context.Context, last string, n int) ([]string, error)
+
+	RepositoryBlob(ctx context.Context, repo string, d digest.Digest) (int64, error)
+	CommitBlob(ctx context.Context, repo string, d digest.Digest, size int64, uploadID string) error
+	MountBlob(ctx context.Context, repo, from string, d digest.Digest, canRead func(string) bool) (int64, error)
+	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
+
+	CreateUpload(ctx context.Context, repo, id string) error
+	Upload(ctx context.Context, repo, id string) (core.Upload, error)
+	TouchUpload(ctx context.Context, id string) error
+	DeleteUpload(ctx context.Context, id string) error
+
+	PutManifest(ctx context.Context, m store.PutManifest) error
+	Manifest(ctx context.Context, repo string, ref oci.Reference) (core.Manifest, error)
+	DeleteManifest(ctx context.Context, repo string, d digest.Digest) error
+	DeleteTag(ctx context.Context, repo, tag string) error
+	Tags(ctx context.Context, repo, last string, n int) ([]string, error)
+	Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]core.Descriptor, error)
+}
+
+// Options configures the registry.
+type Options struct {
+	// MaxBlobSize bounds one blob upload in bytes; 0 means no limit.
+	MaxBlobSize int64
+	// AllowSparseManifests accepts image manifests whose config or layers
+	// are not in the repository (the spec's "sparse" manifests). Off by
+	// default: such pushes fail with MANIFEST_BLOB_UNKNOWN. Index children
+	// are never required.
+	AllowSparseManifests bool
+	// MaxListPage bounds n for tag and catalog listings; 0 means 10000.
+	MaxListPage int
+}
+
+// Handler serves /v2/.
+type Handler struct {
+	meta  Metadata
+	blobs blob.Store
+	log   *slog.Logger
+	opts  Options
+}
+
+// New returns the /v2/ handler.
+func New(meta Metadata, blobs blob.Store, log *slog.Logger, opts Options) *Handler {
+	if opts.MaxListPage <= 0 {
+		opts.MaxListPage = 10000
+	}
+	return &Handler{meta: meta, blobs: blobs, log: log, opts: opts}
+}
+
+// handlerFunc is a handler that returns its error for one place to write.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, rt route) error
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	rt := parseRoute(r.URL.Path)
+	fn, err := h.dispatch(r, rt)
+	if err == nil {
+		err = fn(w, r, rt)
+	}
+	if err != nil {
+		writeError(w, r, h.log, err)
+	}
+}
+
+func (h *Handler) dispatch(r *http.Request, rt route) (handlerFunc, error) {
+	if rt.kind == routeUnknown {
+		return nil, &statusError{http.StatusNotFound, "NOT_FOUND", "no such endpoint"}
+	}
+	if rt.kind != routeBase && rt.kind != routeCatalog {
+		if err := oci.ValidateName(rt.name); err != nil {
+			return nil, err
+		}
+	}
+	m := r.Method
+	switch rt.kind {
+	case routeBase:
+		if m == http.MethodGet || m == http.MethodHead {
+			return h.base, nil
+		}
+	case routeCatalog:
+		if m == http.MethodGet {
+			return h.catalog, nil
+		}
+	case routeTags:
+		if m == http.MethodGet {
+			return h.tags, nil
+		}
+	case routeManifest:
+		switch m {
+		case http.MethodGet, http.MethodHead:
+			return h.getManifest, nil
+		case http.MethodPut:
+			return h.putManifest, nil
+		case http.MethodDelete:
+			return h.deleteManifest, nil
+		}
+	case routeBlob:
+		switch m {
+		case http.MethodGet, http.MethodHead:
+			return h.getBlob, nil
+		case http.MethodDelete:
+			return h.deleteBlob, nil
+		}
+	case routeUploadStart:
+		if m == http.MethodPost {
+			return h.startUpload, nil
+		}
+	case routeUpload:
+		switch m {
+		case http.MethodGet:
+			return h.uploadStatus, nil
+		case http.MethodPatch:
+			return h.patchUpload, nil
+		case http.MethodPut:
+			return h.finishUpload, nil
+		case http.MethodDelete:
+			return h.cancelUpload, nil
+		}
+	case routeReferrers:
+		if m == http.MethodGet {
+			return h.referrers, nil
+		}
+	}
+	return nil, errMethod(m)
+}
+
+func (h *Handler) base(w http.ResponseWriter, r *http.Request, _ route) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", "2")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write([]byte("{}"))
+	}
+	return nil
+}
+
+// newUploadID returns a random upload session id.
+func newUploadID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

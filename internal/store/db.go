@@ -1,0 +1,183 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Dialect names a SQL flavour.
+type Dialect string
+
+// Supported dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// DB is the metadata store. It is safe for concurrent use.
+type DB struct {
+	dialect Dialect
+	w       *sql.DB // writes (a single connection on SQLite)
+	r       *sql.DB // reads
+	now     func() time.Time
+}
+
+// Options tunes a DB.
+type Options struct {
+	// Now is the clock; time.Now when nil. Tests inject their own.
+	Now func() time.Time
+	// MaxReaders bounds concurrent read connections (SQLite). Default 8.
+	MaxReaders int
+}
+
+// OpenSQLite opens (creating if needed) a SQLite database file in WAL mode with
+// full fsync on commit, and migrates it.
+func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	base := "file:" + (&url.URL{Path: path}).EscapedPath()
+	pragmas := []string{"busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)", "journal_mode(WAL)"}
+	q := url.Values{}
+	for _, p := range pragmas {
+		q.Add("_pragma", p)
+	}
+	wq := url.Values{}
+	for k, v := range q {
+		wq[k] = v
+	}
+	wq.Set("_txlock", "immediate")
+	w, err := sql.Open("sqlite", base+"?"+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	rq := url.Values{}
+	for k, v := range q {
+		rq[k] = v
+	}
+	rq.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", base+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	n := opts.MaxReaders
+	if n <= 0 {
+		n = 8
+	}
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	db := &DB{dialect: SQLite, w: w, r: r, now: opts.Now}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	if err := w.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	var errs []error
+	if db.r != nil && db.r != db.w {
+		errs = append(errs, db.r.Close())
+	}
+	if db.w != nil {
+		errs = append(errs, db.w.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Ping checks the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.r.PingContext(ctx) }
+
+func (db *DB) nowMs() int64 { return db.now().UnixMilli() }
+
+// tx is a transaction with '?' placeholders rebound for the dialect.
+type tx struct {
+	*sql.Tx
+	dialect Dialect
+	now     int64 // transaction timestamp, Unix ms
+}
+
+func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.ExecContext(ctx, rebind(t.dialect, q), args...)
+}
+
+func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.QueryContext(ctx, rebind(t.dialect, q), args...)
+}
+
+func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.QueryRowContext(ctx, rebind(t.dialect, q), args...)
+}
+
+// write runs fn in a read-write transaction.
+func (db *DB) write(ctx context.Context, fn func(t *tx) error) error {
+	return db.run(ctx, db.w, false, fn)
+}
+
+// read runs fn in a read-only transaction.
+func (db *DB) read(ctx context.Context, fn func(t *tx) error) error {
+	return db.run(ctx, db.r, true, fn)
+}
+
+func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(t *tx) error) error {
+	var opts *sql.TxOptions
+	if readOnly && db.dialect == Postgres {
+		opts = &sql.TxOptions{ReadOnly: true}
+	}
+	sqlTx, err := pool.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	t := &tx{Tx: sqlTx, dialect: db.dialect, now: db.nowMs()}
+	if err := fn(t); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// rebind turns '?' placeholders into '$n' for PostgreSQL. Queries in this
+// package never contain '?' inside string literals.
+func rebind(d Dialect, q string) string {
+	if d != Postgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 8)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}

@@ -1,0 +1,272 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharfhq/wharf/internal/core"
+	"github.com/wharfhq/wharf/internal/oci"
+)
+
+// PutManifest is everything PutManifest stores for one manifest push.
+type PutManifest struct {
+	Repository      string
+	Digest          digest.Digest
+	MediaType       string
+	ArtifactType    string // effective artifact type
+	ConfigMediaType string
+	Subject         digest.Digest
+	Annotations     map[string]string
+	Content         []byte
+	LayersSize      int64
+	// Blobs must all be linked to the repository (else core.CodeManifestBlobUnknown).
+	Blobs []digest.Digest
+	// Children are the digests of an index's manifests (need not exist: sparse).
+	Children []digest.Digest
+	// Tags to point at the manifest.
+	Tags []string
+	// AllowMissingBlobs accepts Blobs that are not linked to the repository;
+	// only the present ones are recorded as references.
+	AllowMissingBlobs bool
+}
+
+// PutManifest stores a manifest, its references and its tags in one
+// transaction, creating the repository if needed. Re-pushing identical content
+// is a no-op apart from tags.
+func (db *DB) PutManifest(ctx context.Context, m PutManifest) error {
+	return db.write(ctx, func(t *tx) error {
+		r, err := ensureRepo(ctx, t, m.Repository)
+		if err != nil {
+			return err
+		}
+		present, err := linkedBlobs(ctx, t, r.ID, m.Blobs)
+		if err != nil {
+			return err
+		}
+		if len(present) != len(uniqueDigests(m.Blobs)) && !m.AllowMissingBlobs {
+			for _, d := range m.Blobs {
+				if !slices.Contains(present, d) {
+					return &core.Error{Code: core.CodeManifestBlobUnknown, Msg: fmt.Sprintf("blob %s is not in the repository", d),
+						Detail: map[string]string{"digest": string(d)}}
+				}
+			}
+		}
+		m.Blobs = present
+		id, err := upsertManifest(ctx, t, r.ID, m)
+		if err != nil {
+			return err
+		}
+		for _, tag := range m.Tags {
+			if err := setTag(ctx, t, r.ID, tag, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// linkedBlobs returns the digests of blobs that are linked to the repository.
+func linkedBlobs(ctx context.Context, t *tx, repoID int64, blobs []digest.Digest) ([]digest.Digest, error) {
+	var present []digest.Digest
+	for _, d := range uniqueDigests(blobs) {
+		var one int
+		err := t.queryRow(ctx, `SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?`, repoID, string(d)).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("check blob: %w", err)
+		}
+		present = append(present, d)
+	}
+	return present, nil
+}
+
+func upsertManifest(ctx context.Context, t *tx, repoID int64, m PutManifest) (int64, error) {
+	var id int64
+	var deleted sql.NullInt64
+	err := t.queryRow(ctx, `SELECT id, deleted_at FROM manifests WHERE repository_id = ? AND digest = ?`, repoID, string(m.Digest)).Scan(&id, &deleted)
+	switch {
+	case err == nil:
+		if deleted.Valid {
+			if _, err := t.exec(ctx, `UPDATE manifests SET deleted_at = NULL WHERE id = ?`, id); err != nil {
+				return 0, fmt.Errorf("revive manifest: %w", err)
+			}
+		}
+		return id, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return 0, fmt.Errorf("find manifest: %w", err)
+	}
+	var annotations sql.NullString
+	if len(m.Annotations) > 0 {
+		b, err := json.Marshal(m.Annotations)
+		if err != nil {
+			return 0, fmt.Errorf("encode annotations: %w", err)
+		}
+		annotations = sql.NullString{String: string(b), Valid: true}
+	}
+	var subject sql.NullString
+	if m.Subject != "" {
+		subject = sql.NullString{String: string(m.Subject), Valid: true}
+	}
+	err = t.queryRow(ctx, `INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_media_type,
+		subject_digest, annotations, size, layers_size, content, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		repoID, string(m.Digest), m.MediaType, m.ArtifactType, m.ConfigMediaType, subject, annotations,
+		int64(len(m.Content)), m.LayersSize, m.Content, t.now).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("insert manifest: %w", err)
+	}
+	for _, d := range uniqueDigests(m.Blobs) {
+		if _, err := t.exec(ctx, `INSERT INTO manifest_blobs (manifest_id, digest) VALUES (?, ?)`, id, string(d)); err != nil {
+			return 0, fmt.Errorf("insert manifest blob: %w", err)
+		}
+	}
+	for _, d := range uniqueDigests(m.Children) {
+		if _, err := t.exec(ctx, `INSERT INTO manifest_children (manifest_id, child_digest) VALUES (?, ?)`, id, string(d)); err != nil {
+			return 0, fmt.Errorf("insert manifest child: %w", err)
+		}
+	}
+	return id, nil
+}
+
+func uniqueDigests(ds []digest.Digest) []digest.Digest {
+	seen := make(map[digest.Digest]bool, len(ds))
+	out := ds[:0:0]
+	for _, d := range ds {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+const manifestColumns = `m.id, m.repository_id, m.digest, m.media_type, m.artifact_type, m.config_media_type,
+	m.subject_digest, m.annotations, m.size, m.content, m.created_at`
+
+func scanManifest(row interface{ Scan(...any) error }, withContent bool) (core.Manifest, error) {
+	var m core.Manifest
+	var subject, annotations sql.NullString
+	var created int64
+	var content []byte
+	err := row.Scan(&m.ID, &m.RepositoryID, &m.Digest, &m.MediaType, &m.ArtifactType, &m.ConfigMediaType,
+		&subject, &annotations, &m.Size, &content, &created)
+	if err != nil {
+		return m, err
+	}
+	m.Subject = digest.Digest(subject.String)
+	if annotations.Valid {
+		if err := json.Unmarshal([]byte(annotations.String), &m.Annotations); err != nil {
+			return m, fmt.Errorf("decode annotations: %w", err)
+		}
+	}
+	if withContent {
+		m.Content = content
+	}
+	m.CreatedAt = time.UnixMilli(created)
+	return m, nil
+}
+
+// Manifest returns a live manifest of repo by tag or digest, or
+// core.CodeManifestUnknown / core.CodeNameUnknown.
+func (db *DB) Manifest(ctx context.Context, repo string, ref oci.Reference) (core.Manifest, error) {
+	var m core.Manifest
+	err := db.read(ctx, func(t *tx) error {
+		var row *sql.Row
+		if ref.IsDigest() {
+			row = t.queryRow(ctx, `SELECT `+manifestColumns+` FROM manifests m
+				JOIN repositories r ON r.id = m.repository_id
+				WHERE r.full_name = ? AND m.digest = ? AND m.deleted_at IS NULL`, repo, string(ref.Digest))
+		} else {
+			row = t.queryRow(ctx, `SELECT `+manifestColumns+` FROM tags tg
+				JOIN repositories r ON r.id = tg.repository_id
+				JOIN manifests m ON m.id = tg.manifest_id
+				WHERE r.full_name = ? AND tg.name = ? AND tg.lifetime_end IS NULL`, repo, ref.Tag)
+		}
+		var err error
+		m, err = scanManifest(row, true)
+		if errors.Is(err, sql.ErrNoRows) {
+			if _, rerr := getRepo(ctx, t, repo); rerr != nil {
+				return rerr
+			}
+			return core.Errorf(core.CodeManifestUnknown, "manifest %s not found in %s", ref, repo)
+		}
+		if err != nil {
+			return fmt.Errorf("get manifest: %w", err)
+		}
+		return nil
+	})
+	return m, err
+}
+
+// DeleteManifest deletes a manifest by digest: every current tag pointing at it
+// ends, and the manifest is no longer served. Its rows stay for tag history
+// until garbage collection.
+func (db *DB) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
+	return db.write(ctx, func(t *tx) error {
+		var id int64
+		err := t.queryRow(ctx, `SELECT m.id FROM manifests m JOIN repositories r ON r.id = m.repository_id
+			WHERE r.full_name = ? AND m.digest = ? AND m.deleted_at IS NULL`, repo, string(d)).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			if _, rerr := getRepo(ctx, t, repo); rerr != nil {
+				return rerr
+			}
+			return core.Errorf(core.CodeManifestUnknown, "manifest %s not found in %s", d, repo)
+		}
+		if err != nil {
+			return fmt.Errorf("delete manifest: %w", err)
+		}
+		if _, err := t.exec(ctx, `UPDATE tags SET lifetime_end = ? WHERE manifest_id = ? AND lifetime_end IS NULL`, t.now, id); err != nil {
+			return fmt.Errorf("end tags: %w", err)
+		}
+		if _, err := t.exec(ctx, `UPDATE manifests SET deleted_at = ? WHERE id = ?`, t.now, id); err != nil {
+			return fmt.Errorf("delete manifest: %w", err)
+		}
+		return nil
+	})
+}
+
+// Referrers lists the live manifests of repo whose subject is d, optionally
+// only those of one artifact type, ordered by digest.
+func (db *DB) Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]core.Descriptor, error) {
+	var out []core.Descriptor
+	err := db.read(ctx, func(t *tx) error {
+		q := `SELECT m.media_type, m.digest, m.size, m.artifact_type, m.annotations FROM manifests m
+			JOIN repositories r ON r.id = m.repository_id
+			WHERE r.full_name = ? AND m.subject_digest = ? AND m.deleted_at IS NULL`
+		args := []any{repo, string(d)}
+		if artifactType != "" {
+			q += ` AND m.artifact_type = ?`
+			args = append(args, artifactType)
+		}
+		rows, err := t.query(ctx, q+` ORDER BY m.digest`, args...)
+		if err != nil {
+			return fmt.Errorf("referrers: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var desc core.Descriptor
+			var annotations sql.NullString
+			if err := rows.Scan(&desc.MediaType, &desc.Digest, &desc.Size, &desc.ArtifactType, &annotations); err != nil {
+				return err
+			}
+			if annotations.Valid && strings.TrimSpace(annotations.String) != "" {
+				if err := json.Unmarshal([]byte(annotations.String), &desc.Annotations); err != nil {
+					return fmt.Errorf("decode annotations: %w", err)
+				}
+			}
+			out = append(out, desc)
+		}
+		return rows.Err()
+	})
+	return out, err
+}

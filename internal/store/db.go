@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -30,6 +31,14 @@ type DB struct {
 	w       *sql.DB // writes (a single connection on SQLite)
 	r       *sql.DB // reads
 	now     func() time.Time
+
+	// SQLite group commit: write transactions are queued to one goroutine
+	// that runs whatever is queued in one SQLite transaction (one fsync),
+	// each request inside its own savepoint.
+	reqs       chan *writeReq
+	closing    chan struct{}
+	writerDone chan struct{}
+	closeOnce  sync.Once
 }
 
 // Options tunes a DB.
@@ -80,10 +89,12 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	db := &DB{dialect: SQLite, w: w, r: r, now: opts.Now}
+	db := &DB{dialect: SQLite, w: w, r: r, now: opts.Now,
+		reqs: make(chan *writeReq, 256), closing: make(chan struct{}), writerDone: make(chan struct{})}
 	if db.now == nil {
 		db.now = time.Now
 	}
+	go db.writer()
 	if err := w.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -97,6 +108,12 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 
 // Close closes the database.
 func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		if db.closing != nil {
+			close(db.closing)
+			<-db.writerDone
+		}
+	})
 	var errs []error
 	if db.r != nil && db.r != db.w {
 		errs = append(errs, db.r.Close())
@@ -117,23 +134,47 @@ type tx struct {
 	*sql.Tx
 	dialect Dialect
 	now     int64 // transaction timestamp, Unix ms
+	// write transactions ignore cancellation of the caller's context: a
+	// statement interrupted half-way would roll back the whole (shared)
+	// transaction.
+	write bool
+}
+
+func (t *tx) ctx(ctx context.Context) context.Context {
+	if t.write {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return t.ExecContext(ctx, rebind(t.dialect, q), args...)
+	return t.ExecContext(t.ctx(ctx), rebind(t.dialect, q), args...)
 }
 
 func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return t.QueryContext(ctx, rebind(t.dialect, q), args...)
+	return t.QueryContext(t.ctx(ctx), rebind(t.dialect, q), args...)
 }
 
 func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return t.QueryRowContext(ctx, rebind(t.dialect, q), args...)
+	return t.QueryRowContext(t.ctx(ctx), rebind(t.dialect, q), args...)
 }
 
-// write runs fn in a read-write transaction.
+// write runs fn in a read-write transaction. fn runs to completion even if
+// ctx is cancelled meanwhile (a client that goes away does not cut a change in
+// half); cancellation before fn starts returns ctx.Err().
 func (db *DB) write(ctx context.Context, fn func(t *tx) error) error {
-	return db.run(ctx, db.w, false, fn)
+	if db.reqs == nil {
+		return db.run(context.WithoutCancel(ctx), db.w, false, fn)
+	}
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case db.reqs <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-db.closing:
+		return errClosed
+	}
+	return <-req.done
 }
 
 // read runs fn in a read-only transaction.
@@ -150,7 +191,7 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(t *t
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &tx{Tx: sqlTx, dialect: db.dialect, now: db.nowMs()}
+	t := &tx{Tx: sqlTx, dialect: db.dialect, now: db.nowMs(), write: !readOnly}
 	if err := fn(t); err != nil {
 		_ = sqlTx.Rollback()
 		return err

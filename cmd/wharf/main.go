@@ -31,6 +31,8 @@ func main() {
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   wharf serve [--listen HOST:PORT] [--data DIR] [--config FILE]
+  wharf admin create-user NAME [--superuser] [--email E] [--password P] [--data DIR] [--config FILE]
+  wharf admin rotate-keys [--data DIR] [--config FILE]
   wharf version
 `)
 }
@@ -43,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stderr, getenv)
+	case "admin":
+		return admin(args[1:], stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "wharf", buildVersion())
 		return 0
@@ -66,31 +70,51 @@ func buildVersion() string {
 	return "dev"
 }
 
-func serve(args []string, stderr io.Writer, getenv func(string) string) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", getenv("WHARF_CONFIG"), "YAML configuration file")
-	listen := fs.String("listen", "", "listen address HOST:PORT (LISTEN_ADDRESS)")
-	data := fs.String("data", "", "data directory (DATA_DIR)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+// commonFlags are the flags every command that opens the data shares.
+type commonFlags struct {
+	config, listen, data *string
+}
+
+func addCommonFlags(fs *flag.FlagSet, getenv func(string) string) commonFlags {
+	return commonFlags{
+		config: fs.String("config", getenv("WHARF_CONFIG"), "YAML configuration file"),
+		listen: fs.String("listen", "", "listen address HOST:PORT (LISTEN_ADDRESS)"),
+		data:   fs.String("data", "", "data directory (DATA_DIR)"),
 	}
-	cfg, err := config.Load(*configPath, getenv)
+}
+
+// loadConfig reads the file, the environment and the flags, in that order.
+func loadConfig(f commonFlags, stderr io.Writer, getenv func(string) string) (config.Config, bool) {
+	cfg, err := config.Load(*f.config, getenv)
 	if err == nil {
 		err = cfg.ApplyEnv(getenv)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "wharf:", err)
-		return 2
+		return cfg, false
 	}
-	if *listen != "" {
-		cfg.ListenAddress = *listen
+	if *f.listen != "" {
+		cfg.ListenAddress = *f.listen
 	}
-	if *data != "" {
-		cfg.DataDir = *data
+	if *f.data != "" {
+		cfg.DataDir = *f.data
 	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(stderr, "wharf: invalid configuration:", err)
+		return cfg, false
+	}
+	return cfg, true
+}
+
+func serve(args []string, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cf := addCommonFlags(fs, getenv)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, ok := loadConfig(cf, stderr, getenv)
+	if !ok {
 		return 2
 	}
 	log := newLogger(cfg, stderr)

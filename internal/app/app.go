@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharfhq/wharf/internal/auth"
 	"github.com/wharfhq/wharf/internal/blob"
 	blobfs "github.com/wharfhq/wharf/internal/blob/fs"
 	"github.com/wharfhq/wharf/internal/config"
@@ -26,6 +27,10 @@ type App struct {
 	log   *slog.Logger
 	db    *store.DB
 	blobs blob.Store
+	box   *auth.Box
+	keys  *auth.Keys
+	authn *auth.Authenticator
+	authz *auth.Authorizer
 	h     http.Handler
 }
 
@@ -44,10 +49,34 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, db: db, blobs: blobs}
-	reg := registry.New(db, blobs, log, registry.Options{MaxBlobSize: cfg.MaxBlobSizeBytes, AllowSparseManifests: cfg.AllowSparseManifests})
+	box, err := secretBox(cfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.box = box
+	a.keys = auth.NewKeys(db, box, time.Now, 0)
+	a.authn = auth.NewAuthenticator(db, box, auth.Policy{
+		DirectLogin: cfg.DirectLogin, AppTokens: cfg.AppSpecificTokens, SuperUsers: cfg.SuperUsers,
+	}, time.Now)
+	a.authz = auth.NewAuthorizer(db, auth.AccessPolicy{
+		AnonymousAccess: cfg.AnonymousAccess, SuperusersFullAccess: cfg.SuperusersFullAccess,
+		CreateNamespaceOnPush: cfg.CreateNamespaceOnPush,
+	})
+	// Create the first signing key now rather than on the first login.
+	if _, err := a.keys.JWKS(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	access := &registry.Access{Keys: a.keys, Authn: a.authn, Authz: a.authz, Hostname: cfg.ServerHostname,
+		Scheme: cfg.PreferredURLScheme, PrivateOnPush: cfg.CreatePrivateRepoOnPush}
+	reg := registry.New(db, blobs, log, registry.Options{MaxBlobSize: cfg.MaxBlobSizeBytes,
+		AllowSparseManifests: cfg.AllowSparseManifests, Access: access})
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", reg)
 	mux.Handle("/v2", reg)
+	mux.Handle("/v2/auth", reg.TokenHandler())
+	mux.Handle("GET /.well-known/jwks.json", reg.JWKSHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))

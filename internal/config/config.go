@@ -34,6 +34,32 @@ type Config struct {
 	// AllowSparseManifests accepts image manifests whose layers or config are
 	// not in the repository (the OCI spec's sparse manifests).
 	AllowSparseManifests bool `yaml:"FEATURE_SPARSE_MANIFESTS"`
+	// PreferredURLScheme is http or https: the scheme of URLs the registry
+	// hands out (token realm) when the request does not say.
+	PreferredURLScheme string `yaml:"PREFERRED_URL_SCHEME"`
+	// DatabaseSecretKey encrypts secrets at rest (robot tokens, signing
+	// keys). When empty, a random key is generated once and kept in
+	// DATA_DIR/secret.key; replicas sharing a database must set the same one.
+	DatabaseSecretKey string `yaml:"DATABASE_SECRET_KEY"`
+	// SuperUsers are usernames with superuser rights.
+	SuperUsers []string `yaml:"SUPER_USERS"`
+	// AnonymousAccess lets anyone pull public repositories.
+	AnonymousAccess bool `yaml:"FEATURE_ANONYMOUS_ACCESS"`
+	// UserCreation lets people sign up through the API.
+	UserCreation bool `yaml:"FEATURE_USER_CREATION"`
+	// DirectLogin lets people log in with their password (API and CLI).
+	DirectLogin bool `yaml:"FEATURE_DIRECT_LOGIN"`
+	// AppSpecificTokens enables $app tokens for CLI logins.
+	AppSpecificTokens bool `yaml:"FEATURE_APP_SPECIFIC_TOKENS"`
+	// UserInitialize enables POST /api/v1/user/initialize on an empty database.
+	UserInitialize bool `yaml:"FEATURE_USER_INITIALIZE"`
+	// SuperusersFullAccess gives superusers admin on every repository.
+	SuperusersFullAccess bool `yaml:"FEATURE_SUPERUSERS_FULL_ACCESS"`
+	// CreatePrivateRepoOnPush makes repositories created by a push private.
+	CreatePrivateRepoOnPush bool `yaml:"CREATE_PRIVATE_REPO_ON_PUSH"`
+	// CreateNamespaceOnPush creates a missing namespace (as an organization
+	// owned by the pusher) on push.
+	CreateNamespaceOnPush bool `yaml:"CREATE_NAMESPACE_ON_PUSH"`
 	// ShutdownTimeout bounds how long in-flight requests may run after SIGTERM.
 	ShutdownTimeout Duration `yaml:"SHUTDOWN_TIMEOUT"`
 }
@@ -41,12 +67,19 @@ type Config struct {
 // Default returns the configuration `wharf serve` runs with when nothing is set.
 func Default() Config {
 	return Config{
-		ListenAddress:        ":5000",
-		DataDir:              "wharf-data",
-		LogLevel:             "info",
-		LogFormat:            "json",
-		BlobUploadExpiration: Duration(48 * time.Hour),
-		ShutdownTimeout:      Duration(30 * time.Second),
+		ListenAddress:           ":5000",
+		DataDir:                 "wharf-data",
+		LogLevel:                "info",
+		LogFormat:               "json",
+		BlobUploadExpiration:    Duration(48 * time.Hour),
+		ShutdownTimeout:         Duration(30 * time.Second),
+		PreferredURLScheme:      "http",
+		AnonymousAccess:         true,
+		UserCreation:            true,
+		DirectLogin:             true,
+		AppSpecificTokens:       true,
+		UserInitialize:          true,
+		CreatePrivateRepoOnPush: true,
 	}
 }
 
@@ -93,8 +126,21 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 
 // quoteScalar makes an environment value a YAML scalar of the field's kind.
 func quoteScalar(f reflect.Value, val string) string {
-	if f.Kind() == reflect.String {
+	switch f.Kind() {
+	case reflect.String:
 		return strconv.Quote(val)
+	case reflect.Slice:
+		// A comma-separated list: WHARF_SUPER_USERS=alice,bob
+		if strings.HasPrefix(strings.TrimSpace(val), "[") {
+			return val
+		}
+		var items []string
+		for _, it := range strings.Split(val, ",") {
+			if it = strings.TrimSpace(it); it != "" {
+				items = append(items, strconv.Quote(it))
+			}
+		}
+		return "[" + strings.Join(items, ", ") + "]"
 	}
 	return val
 }
@@ -123,6 +169,12 @@ func (c *Config) Validate() error {
 	}
 	if c.BlobUploadExpiration <= 0 {
 		errs = append(errs, errors.New("BLOBUPLOAD_DELETION_DATE_THRESHOLD must be positive"))
+	}
+	if c.PreferredURLScheme != "http" && c.PreferredURLScheme != "https" {
+		errs = append(errs, fmt.Errorf("PREFERRED_URL_SCHEME %q: want http or https", c.PreferredURLScheme))
+	}
+	if c.DatabaseSecretKey != "" && len(c.DatabaseSecretKey) < 16 {
+		errs = append(errs, errors.New("DATABASE_SECRET_KEY must be at least 16 characters"))
 	}
 	return errors.Join(errs...)
 }

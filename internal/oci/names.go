@@ -49,3 +49,15 @@ func SplitName(name string) (namespace, repo string) {
 	}
 	return "library", name
 }
+
+// namespaceRe is Quay's rule for user and organization names.
+var namespaceRe = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+
+// ValidateNamespace checks a user or organization name against Quay's rule:
+// 2 to 255 characters of [a-z0-9] separated by single '.', '_' or '-'.
+func ValidateNamespace(name string) error {
+	if len(name) < 2 || len(name) > 255 || !namespaceRe.MatchString(name) {
+		return core.Errorf(core.CodeInvalid, "invalid name %q: use 2-255 lowercase letters, digits and single . _ - between them", truncate(name, 80))
+	}
+	return nil
+}

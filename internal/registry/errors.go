@@ -68,6 +68,10 @@ type errorEntry struct {
 // and answered without their details.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, entry := translate(err)
+	var ch *challenge
+	if errors.As(err, &ch) {
+		w.Header().Set("WWW-Authenticate", ch.header())
+	}
 	if status >= 500 {
 		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
@@ -83,6 +87,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 }
 
 func translate(err error) (int, errorEntry) {
+	var ch *challenge
+	if errors.As(err, &ch) {
+		return http.StatusUnauthorized, errorEntry{Code: "UNAUTHORIZED", Message: ch.msg}
+	}
 	var se *statusError
 	if errors.As(err, &se) {
 		return se.status, errorEntry{Code: se.code, Message: se.msg}

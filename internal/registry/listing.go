@@ -77,11 +77,17 @@ func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, _ route) error
 	}
 	names := []string{}
 	if n != 0 {
-		if names, err = h.meta.Catalog(r.Context(), last, n); err != nil {
+		f, err := h.catalogFilter(r.Context())
+		if err != nil {
 			return err
 		}
-		if names == nil {
-			names = []string{}
+		f.After, f.Limit = last, max(n, 0)
+		repos, err := h.meta.ListRepositories(r.Context(), f)
+		if err != nil {
+			return err
+		}
+		for _, repo := range repos {
+			names = append(names, repo.FullName)
 		}
 	}
 	nextLink(w, "/v2/_catalog", n, names)

@@ -98,6 +98,9 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt route) 
 	for _, c := range m.Manifests {
 		put.Children = append(put.Children, c.Digest)
 	}
+	if err := h.ensureRepository(r.Context(), rt.name); err != nil {
+		return err
+	}
 	if err := h.meta.PutManifest(r.Context(), put); err != nil {
 		return err
 	}

@@ -18,7 +18,8 @@ import (
 // Metadata is what the registry needs from the metadata store.
 type Metadata interface {
 	Repository(ctx context.Context, name string) (core.Repository, error)
-	Catalog(ctx context.Context, last string, n int) ([]string, error)
+	CreateRepository(ctx context.Context, nr store.NewRepository) (core.Repository, error)
+	ListRepositories(ctx context.Context, f store.RepositoryFilter) ([]core.Repository, error)
 
 	RepositoryBlob(ctx context.Context, repo string, d digest.Digest) (int64, error)
 	CommitBlob(ctx context.Context, repo string, d digest.Digest, size int64, uploadID string) error
@@ -47,6 +48,9 @@ type Options struct {
 	// default: such pushes fail with MANIFEST_BLOB_UNKNOWN. Index children
 	// are never required.
 	AllowSparseManifests bool
+	// Access enables authentication and authorization; nil serves
+	// everyone (protocol unit tests only).
+	Access *Access
 	// MaxListPage bounds n for tag and catalog listings; 0 means 10000.
 	MaxListPage int
 }
@@ -75,6 +79,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt := parseRoute(r.URL.Path)
 	fn, err := h.dispatch(r, rt)
+	if err == nil && h.opts.Access != nil {
+		var ra *requestAuth
+		if ra, err = h.authenticate(r); err == nil {
+			if err = h.authorize(r, ra, rt); err == nil {
+				r = r.WithContext(context.WithValue(r.Context(), authKey{}, ra))
+			}
+		}
+	}
 	if err == nil {
 		err = fn(w, r, rt)
 	}

@@ -43,6 +43,9 @@ func writeBlobCreated(w http.ResponseWriter, name string, d digest.Digest) {
 func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) error {
 	ctx := r.Context()
 	q := r.URL.Query()
+	if err := h.ensureRepository(ctx, rt.name); err != nil {
+		return err
+	}
 	if mount := q.Get("mount"); mount != "" {
 		d, err := oci.ParseDigest(mount)
 		if err != nil {
@@ -54,7 +57,11 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 				return err
 			}
 		}
-		_, err = h.meta.MountBlob(ctx, rt.name, from, d, nil)
+		if from != "" && !h.mayMountFrom(ctx, from) {
+			err = core.Errorf(core.CodeBlobUnknown, "no access to %s", from)
+		} else {
+			_, err = h.meta.MountBlob(ctx, rt.name, from, d, h.canReadFunc(ctx))
+		}
 		if err == nil {
 			writeBlobCreated(w, rt.name, d)
 			return nil

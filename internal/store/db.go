@@ -174,7 +174,19 @@ func (db *DB) write(ctx context.Context, fn func(t *tx) error) error {
 	case <-db.closing:
 		return errClosed
 	}
-	return <-req.done
+	select {
+	case err := <-req.done:
+		return err
+	case <-db.writerDone:
+		// The writer has stopped: req was answered just before, or was
+		// queued after the final drain and will never run.
+		select {
+		case err := <-req.done:
+			return err
+		default:
+			return errClosed
+		}
+	}
 }
 
 // read runs fn in a read-only transaction.

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/wharfhq/wharf/internal/app"
+)
+
+// reorder moves flags after positional arguments to the front, so
+// "create-user alice --superuser" parses like "--superuser create-user alice".
+func reorder(args []string, boolFlags map[string]bool) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if len(a) > 1 && a[0] == '-' {
+			flags = append(flags, a)
+			name := a
+			for len(name) > 0 && name[0] == '-' {
+				name = name[1:]
+			}
+			hasValue := false
+			for _, c := range name {
+				if c == '=' {
+					hasValue = true
+				}
+			}
+			if !hasValue && !boolFlags[name] && i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	return append(flags, pos...)
+}
+
+func admin(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	fs := flag.NewFlagSet("admin "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cf := addCommonFlags(fs, getenv)
+	var superuser *bool
+	var email, password *string
+	switch args[0] {
+	case "create-user":
+		superuser = fs.Bool("superuser", false, "make the user a superuser")
+		email = fs.String("email", "", "email address")
+		password = fs.String("password", getenv("WHARF_ADMIN_PASSWORD"), "password (generated and printed when empty)")
+	case "rotate-keys":
+	default:
+		fmt.Fprintf(stderr, "wharf admin: unknown command %q\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	if err := fs.Parse(reorder(args[1:], map[string]bool{"superuser": true})); err != nil {
+		return 2
+	}
+	cfg, ok := loadConfig(cf, stderr, getenv)
+	if !ok {
+		return 2
+	}
+	ctx := context.Background()
+	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		fmt.Fprintln(stderr, "wharf:", err)
+		return 1
+	}
+	defer a.Close()
+	switch args[0] {
+	case "create-user":
+		if fs.NArg() != 1 {
+			fmt.Fprintln(stderr, "wharf admin create-user: exactly one NAME is required")
+			return 2
+		}
+		generated, err := a.CreateUser(ctx, fs.Arg(0), *email, *password, *superuser)
+		if err != nil {
+			fmt.Fprintln(stderr, "wharf:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "created user %s", fs.Arg(0))
+		if *superuser {
+			fmt.Fprint(stdout, " (superuser)")
+		}
+		fmt.Fprintln(stdout)
+		if generated != "" {
+			fmt.Fprintf(stdout, "password: %s\n", generated)
+		}
+	case "rotate-keys":
+		kid, err := a.RotateSigningKey(ctx)
+		if err != nil {
+			fmt.Fprintln(stderr, "wharf:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "new signing key %s; tokens signed by older keys stay valid until they expire\n", kid)
+	}
+	return 0
+}

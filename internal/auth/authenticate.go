@@ -1,0 +1,181 @@
+package auth
+
+import (
+	"context"
+	"crypto/subtle"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/wharfhq/wharf/internal/core"
+)
+
+// CredentialStore is what authentication needs from the metadata store.
+type CredentialStore interface {
+	User(ctx context.Context, name string) (core.User, error)
+	UserByID(ctx context.Context, id int64) (core.User, error)
+	AppTokenByPrefix(ctx context.Context, prefix string) (core.AppToken, error)
+	OAuthTokenByPrefix(ctx context.Context, prefix string) (core.OAuthToken, error)
+}
+
+// Policy is the part of the configuration that shapes authentication.
+type Policy struct {
+	// DirectLogin allows people to use their password for CLI logins
+	// (FEATURE_DIRECT_LOGIN).
+	DirectLogin bool
+	// AppTokens allows $app logins (FEATURE_APP_SPECIFIC_TOKENS).
+	AppTokens bool
+	// SuperUsers names superusers (SUPER_USERS), in addition to the
+	// database flag.
+	SuperUsers []string
+}
+
+// Authenticator verifies credentials.
+type Authenticator struct {
+	store  CredentialStore
+	box    *Box
+	policy Policy
+	now    func() time.Time
+	dummy  []byte // bcrypt hash compared against for unknown users
+}
+
+// NewAuthenticator returns an authenticator.
+func NewAuthenticator(store CredentialStore, box *Box, policy Policy, now func() time.Time) *Authenticator {
+	dummy, _ := bcrypt.GenerateFromPassword([]byte(RandomString(20, alnumMixed)), BcryptCost)
+	return &Authenticator{store: store, box: box, policy: policy, now: now, dummy: dummy}
+}
+
+func errBadCredentials() error {
+	return core.Errorf(core.CodeUnauthorized, "invalid username or password")
+}
+
+// identityFor wraps a user, marking superusers.
+func (a *Authenticator) identityFor(u core.User, method string, scopes []string) Identity {
+	id := Identity{User: u, Method: method, Scopes: scopes}
+	if !u.IsRobot() {
+		id.Superuser = u.Superuser
+		for _, s := range a.policy.SuperUsers {
+			if s == u.Username {
+				id.Superuser = true
+			}
+		}
+	}
+	return id
+}
+
+// Basic verifies a username and password as Quay accepts them on /v2/auth and
+// docker login: "$app" + app token, "$oauthtoken" + OAuth token,
+// "namespace+robot" + robot token, or a person's password (when direct login
+// is enabled). Every failure is core.CodeUnauthorized with one message.
+func (a *Authenticator) Basic(ctx context.Context, username, password string) (Identity, error) {
+	if username == "" || password == "" || len(username) > 300 || len(password) > 4096 {
+		return Identity{}, errBadCredentials()
+	}
+	switch {
+	case username == "$app":
+		return a.appToken(ctx, password)
+	case username == "$oauthtoken":
+		return a.OAuthToken(ctx, password)
+	case strings.Contains(username, "+"):
+		return a.robot(ctx, username, password)
+	}
+	u, err := a.store.User(ctx, username)
+	if err != nil || u.IsRobot() || !a.policy.DirectLogin {
+		_ = bcrypt.CompareHashAndPassword(a.dummy, []byte(password))
+		if err != nil && !core.IsCode(err, core.CodeNotFound) {
+			return Identity{}, err
+		}
+		return Identity{}, errBadCredentials()
+	}
+	if !CheckPassword(u.PasswordHash, password) || !u.Enabled {
+		return Identity{}, errBadCredentials()
+	}
+	return a.identityFor(u, MethodPassword, nil), nil
+}
+
+func (a *Authenticator) robot(ctx context.Context, name, token string) (Identity, error) {
+	u, err := a.store.User(ctx, name)
+	if err != nil {
+		if core.IsCode(err, core.CodeNotFound) {
+			return Identity{}, errBadCredentials()
+		}
+		return Identity{}, err
+	}
+	if !u.IsRobot() || !u.Enabled || u.RobotTokenEnc == "" {
+		return Identity{}, errBadCredentials()
+	}
+	want, err := a.box.Open(u.RobotTokenEnc)
+	if err != nil {
+		return Identity{}, err
+	}
+	if subtle.ConstantTimeCompare([]byte(want), []byte(token)) != 1 {
+		return Identity{}, errBadCredentials()
+	}
+	return a.identityFor(u, MethodRobot, nil), nil
+}
+
+func (a *Authenticator) appToken(ctx context.Context, token string) (Identity, error) {
+	if !a.policy.AppTokens {
+		return Identity{}, errBadCredentials()
+	}
+	prefix, secret, ok := SplitToken(token)
+	if !ok {
+		return Identity{}, errBadCredentials()
+	}
+	t, err := a.store.AppTokenByPrefix(ctx, prefix)
+	if err != nil {
+		if core.IsCode(err, core.CodeNotFound) {
+			return Identity{}, errBadCredentials()
+		}
+		return Identity{}, err
+	}
+	if !SecretMatches(t.SecretHash, secret) || (!t.ExpiresAt.IsZero() && !a.now().Before(t.ExpiresAt)) {
+		return Identity{}, errBadCredentials()
+	}
+	u, err := a.store.UserByID(ctx, t.UserID)
+	if err != nil || !u.Enabled {
+		return Identity{}, errBadCredentials()
+	}
+	return a.identityFor(u, MethodAppToken, nil), nil
+}
+
+// OAuthToken verifies an OAuth access token (API bearer token or
+// $oauthtoken password) and returns its identity with its scopes.
+func (a *Authenticator) OAuthToken(ctx context.Context, token string) (Identity, error) {
+	prefix, secret, ok := SplitToken(token)
+	if !ok {
+		return Identity{}, core.Errorf(core.CodeUnauthorized, "invalid access token")
+	}
+	t, err := a.store.OAuthTokenByPrefix(ctx, prefix)
+	if err != nil {
+		if core.IsCode(err, core.CodeNotFound) {
+			return Identity{}, core.Errorf(core.CodeUnauthorized, "invalid access token")
+		}
+		return Identity{}, err
+	}
+	if !SecretMatches(t.SecretHash, secret) || (!t.ExpiresAt.IsZero() && !a.now().Before(t.ExpiresAt)) {
+		return Identity{}, core.Errorf(core.CodeUnauthorized, "invalid or expired access token")
+	}
+	u, err := a.store.UserByID(ctx, t.UserID)
+	if err != nil || !u.Enabled {
+		return Identity{}, core.Errorf(core.CodeUnauthorized, "invalid access token")
+	}
+	return a.identityFor(u, MethodOAuth, strings.Fields(t.Scope)), nil
+}
+
+// ByName loads the identity of a user named in a verified registry token.
+func (a *Authenticator) ByName(ctx context.Context, name string) (Identity, error) {
+	u, err := a.store.User(ctx, name)
+	if err != nil {
+		return Identity{}, err
+	}
+	if !u.Enabled {
+		return Identity{}, core.Errorf(core.CodeUnauthorized, "account disabled")
+	}
+	method := MethodPassword
+	if u.IsRobot() {
+		method = MethodRobot
+	}
+	return a.identityFor(u, method, nil), nil
+}

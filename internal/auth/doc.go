@@ -1,0 +1,9 @@
+// Package auth decides who a caller is and what they may do: credential
+// verification (passwords, robot tokens, app tokens, OAuth tokens), the
+// registry's token service (signed JWTs with database-held, rotating keys),
+// secret handling (hashing and at-rest encryption), and authorization
+// decisions on repositories and namespaces.
+//
+// It imports core and store (through interfaces it declares); never the HTTP
+// edges.
+package auth

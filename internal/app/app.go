@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharfhq/wharf/internal/api"
 	"github.com/wharfhq/wharf/internal/auth"
 	"github.com/wharfhq/wharf/internal/blob"
 	blobfs "github.com/wharfhq/wharf/internal/blob/fs"
@@ -77,6 +78,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	mux.Handle("/v2", reg)
 	mux.Handle("/v2/auth", reg.TokenHandler())
 	mux.Handle("GET /.well-known/jwks.json", reg.JWKSHandler())
+	mux.Handle("/api/v1/", api.New(db, a.authn, a.authz, box, log, api.Options{
+		Hostname: cfg.ServerHostname, Scheme: cfg.PreferredURLScheme, UserCreation: cfg.UserCreation,
+		UserInitialize: cfg.UserInitialize, DirectLogin: cfg.DirectLogin, AppTokens: cfg.AppSpecificTokens,
+	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))

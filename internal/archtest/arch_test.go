@@ -21,7 +21,9 @@ var allowed = map[string][]string{
 	"internal/blob":     {"internal/core", "internal/oci"},
 	"internal/blob/...": {"internal/blob", "internal/core", "internal/oci"},
 	"internal/store":    {"internal/core", "internal/oci"},
-	"internal/registry": {"internal/core", "internal/oci", "internal/blob", "internal/store", "internal/httpx"},
+	"internal/auth":     {"internal/core", "internal/oci", "internal/store"},
+	"internal/registry": {"internal/core", "internal/oci", "internal/blob", "internal/store", "internal/auth", "internal/httpx"},
+	"internal/api":      {"internal/core", "internal/oci", "internal/store", "internal/auth", "internal/httpx"},
 	"internal/gc":       {"internal/core", "internal/oci", "internal/blob", "internal/store"},
 	"internal/config":   {},
 }

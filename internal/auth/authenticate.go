@@ -50,6 +50,11 @@ func errBadCredentials() error {
 	return core.Errorf(core.CodeUnauthorized, "invalid username or password")
 }
 
+// IdentityFor wraps a user who authenticated by method, marking superusers.
+func (a *Authenticator) IdentityFor(u core.User, method string) Identity {
+	return a.identityFor(u, method, nil)
+}
+
 // identityFor wraps a user, marking superusers.
 func (a *Authenticator) identityFor(u core.User, method string, scopes []string) Identity {
 	id := Identity{User: u, Method: method, Scopes: scopes}

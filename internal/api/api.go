@@ -1,0 +1,234 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wharfhq/wharf/internal/auth"
+	"github.com/wharfhq/wharf/internal/core"
+	"github.com/wharfhq/wharf/internal/store"
+)
+
+// Options are the settings the API needs.
+type Options struct {
+	// Hostname is SERVER_HOSTNAME (empty: each request's Host).
+	Hostname string
+	// Scheme is the preferred URL scheme.
+	Scheme string
+	// UserCreation allows POST /api/v1/user/ (FEATURE_USER_CREATION).
+	UserCreation bool
+	// UserInitialize allows POST /api/v1/user/initialize on an empty
+	// database (FEATURE_USER_INITIALIZE).
+	UserInitialize bool
+	// DirectLogin allows password sign-in (FEATURE_DIRECT_LOGIN).
+	DirectLogin bool
+	// AppTokens enables /api/v1/user/apptoken (FEATURE_APP_SPECIFIC_TOKENS).
+	AppTokens bool
+	// AppTokenExpiration bounds app token lifetime (0: none).
+	AppTokenExpiration time.Duration
+	// SessionLifetime is how long a sign-in lasts (default 12h).
+	SessionLifetime time.Duration
+}
+
+// Handler serves /api/v1/.
+type Handler struct {
+	db    *store.DB
+	authn *auth.Authenticator
+	authz *auth.Authorizer
+	box   *auth.Box
+	log   *slog.Logger
+	opts  Options
+	now   func() time.Time
+	rt    router
+}
+
+// New builds the API handler and its routes.
+func New(db *store.DB, authn *auth.Authenticator, authz *auth.Authorizer, box *auth.Box, log *slog.Logger, opts Options) *Handler {
+	if opts.SessionLifetime <= 0 {
+		opts.SessionLifetime = 12 * time.Hour
+	}
+	h := &Handler{db: db, authn: authn, authz: authz, box: box, log: log, opts: opts, now: time.Now}
+	h.routes()
+	h.rt.sort()
+	return h
+}
+
+// Route registration is split by resource; each file adds its own.
+func (h *Handler) routes() {
+	h.discoveryRoutes()
+	h.userRoutes()
+	h.sessionRoutes()
+	h.organizationRoutes()
+	h.teamRoutes()
+	h.repositoryRoutes()
+	h.permissionRoutes()
+	h.robotRoutes()
+	h.prototypeRoutes()
+	h.appTokenRoutes()
+	h.applicationRoutes()
+}
+
+func (h *Handler) baseURL(r *http.Request) string {
+	scheme := h.opts.Scheme
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if scheme == "" {
+		scheme = "http"
+	}
+	host := h.opts.Hostname
+	if host == "" {
+		host = r.Host
+	}
+	return scheme + "://" + host
+}
+
+type identityKey struct{}
+
+// caller returns the authenticated identity of the request.
+func caller(r *http.Request) auth.Identity {
+	if id, ok := r.Context().Value(identityKey{}).(auth.Identity); ok {
+		return id
+	}
+	return auth.Anonymous
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	path, ok := strings.CutPrefix(r.URL.Path, "/api/v1")
+	if !ok {
+		h.writeError(w, r, errNotFound("no such endpoint"))
+		return
+	}
+	fn, p, found := h.rt.match(r.Method, path)
+	if fn == nil {
+		if found {
+			writeJSON(w, http.StatusMethodNotAllowed, apiError{Status: 405, ErrorMessage: "method not allowed", Detail: "method not allowed",
+				ErrorType: "invalid_request", Title: "method_not_allowed", Type: h.baseURL(r) + "/api/v1/error/invalid_request"})
+			return
+		}
+		h.writeError(w, r, errNotFound("no such endpoint"))
+		return
+	}
+	id, err := h.authenticate(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+	if err := fn(w, r, p); err != nil {
+		h.writeError(w, r, err)
+	}
+}
+
+// authenticate accepts an OAuth bearer token, or a session cookie (with the
+// CSRF token on state-changing requests). Basic auth is refused, as Quay does.
+func (h *Handler) authenticate(r *http.Request) (auth.Identity, error) {
+	hdr := r.Header.Get("Authorization")
+	if tok, ok := strings.CutPrefix(hdr, "Bearer "); ok {
+		return h.authn.OAuthToken(r.Context(), strings.TrimSpace(tok))
+	}
+	if hdr != "" {
+		return auth.Identity{}, errUnauthorized("unsupported authorization scheme: use an OAuth bearer token")
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return auth.Anonymous, nil
+	}
+	s, err := h.db.SessionByHash(r.Context(), auth.HashSecret(c.Value))
+	if err != nil {
+		if core.IsCode(err, core.CodeNotFound) {
+			return auth.Anonymous, nil
+		}
+		return auth.Identity{}, err
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions {
+		if got := r.Header.Get("X-CSRF-Token"); got == "" || !constantEqual(got, s.CSRFToken) {
+			return auth.Identity{}, core.Errorf(core.CodeDenied, "invalid or missing CSRF token")
+		}
+	}
+	u, err := h.db.UserByID(r.Context(), s.UserID)
+	if err != nil || !u.Enabled {
+		return auth.Anonymous, nil
+	}
+	return h.authn.IdentityFor(u, auth.MethodSession), nil
+}
+
+// requireUser returns the caller, or 401 for anonymous callers.
+func requireUser(r *http.Request) (auth.Identity, error) {
+	id := caller(r)
+	if id.IsAnonymous() {
+		return id, errUnauthorized("authentication required")
+	}
+	return id, nil
+}
+
+// requireScope checks an OAuth scope (callers without scopes have all).
+func requireScope(id auth.Identity, scope string) error {
+	if !id.HasScope(scope) {
+		return core.Errorf(core.CodeDenied, "the token lacks the %s scope", scope)
+	}
+	return nil
+}
+
+// requireRepoRole checks the caller's role on a repository. Callers who
+// cannot even read it get 404 (so private repositories stay invisible) when
+// anonymous get 401.
+func (h *Handler) requireRepoRole(ctx context.Context, id auth.Identity, repo, role string) (core.Repository, error) {
+	have, r, err := h.authz.RepoRole(ctx, id, repo)
+	if err != nil {
+		if core.IsCode(err, core.CodeNameUnknown) {
+			return r, errNotFound("repository not found")
+		}
+		return r, err
+	}
+	if core.RoleRank(have) >= core.RoleRank(role) {
+		return r, nil
+	}
+	if id.IsAnonymous() {
+		return r, errUnauthorized("authentication required")
+	}
+	return r, errForbidden()
+}
+
+// requireNamespaceAdmin checks that the caller administers a namespace.
+func (h *Handler) requireNamespaceAdmin(ctx context.Context, id auth.Identity, ns string) error {
+	if id.IsAnonymous() {
+		return errUnauthorized("authentication required")
+	}
+	ok, err := h.authz.IsNamespaceAdmin(ctx, id, ns)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errForbidden()
+	}
+	return nil
+}
+
+// requireOrg loads an organization or answers 404.
+func (h *Handler) requireOrg(ctx context.Context, name string) (core.Namespace, error) {
+	n, err := h.db.Namespace(ctx, name)
+	if err != nil {
+		return n, err
+	}
+	if !n.IsOrg() {
+		return n, errNotFound("organization not found")
+	}
+	return n, nil
+}
+
+func constantEqual(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var v byte
+	for i := 0; i < len(a); i++ {
+		v |= a[i] ^ b[i]
+	}
+	return v == 0
+}

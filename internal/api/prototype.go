@@ -1,0 +1,3 @@
+package api
+
+func (h *Handler) prototypeRoutes() {}

@@ -5,6 +5,7 @@ import (
 	_ "crypto/sha256" // register sha256 with go-digest
 	_ "crypto/sha512" // register sha512 with go-digest
 	"io"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -78,4 +79,12 @@ func truncate(s string) string {
 		return s[:80] + "..."
 	}
 	return s
+}
+
+// UploadLister is implemented by stores that can list their upload sessions,
+// so garbage collection can remove sessions the database does not know (a
+// crash between creating a session's bytes and recording it).
+type UploadLister interface {
+	// Uploads lists session ids whose last write is older than before.
+	Uploads(ctx context.Context, before time.Time) ([]string, error)
 }

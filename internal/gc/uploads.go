@@ -2,6 +2,8 @@ package gc
 
 import (
 	"context"
+
+	"github.com/wharfhq/wharf/internal/blob"
 	"log/slog"
 	"time"
 )
@@ -10,6 +12,7 @@ import (
 type UploadStore interface {
 	StaleUploads(ctx context.Context, before time.Time, limit int) ([]string, error)
 	DeleteUpload(ctx context.Context, id string) error
+	UploadExists(ctx context.Context, id string) (bool, error)
 }
 
 // UploadBlobs is what upload expiry needs from the blob store.
@@ -47,7 +50,40 @@ func (e *UploadExpirer) RunOnce(ctx context.Context, batch int) (int, error) {
 	return n, nil
 }
 
-// Run calls RunOnce every interval until ctx ends.
+// orphanAge is how old the bytes of a session without a database row must be
+// before they are removed: such bytes come from a monolithic upload in
+// progress (which never gets a row) or from a crash.
+const orphanAge = time.Hour
+
+// SweepOrphans removes upload sessions whose bytes exist in the blob store but
+// which the database does not know, once they are older than an hour.
+func (e *UploadExpirer) SweepOrphans(ctx context.Context) (int, error) {
+	lister, ok := e.Blobs.(blob.UploadLister)
+	if !ok {
+		return 0, nil
+	}
+	ids, err := lister.Uploads(ctx, e.Now().Add(-orphanAge))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		known, err := e.Meta.UploadExists(ctx, id)
+		if err != nil {
+			return n, err
+		}
+		if known {
+			continue
+		}
+		if err := e.Blobs.CancelUpload(ctx, id); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Run calls RunOnce and SweepOrphans every interval until ctx ends.
 func (e *UploadExpirer) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -56,6 +92,11 @@ func (e *UploadExpirer) Run(ctx context.Context, interval time.Duration) {
 			e.Log.WarnContext(ctx, "expiring upload sessions", "err", err)
 		} else if n > 0 {
 			e.Log.InfoContext(ctx, "expired upload sessions", "count", n)
+		}
+		if n, err := e.SweepOrphans(ctx); err != nil {
+			e.Log.WarnContext(ctx, "removing orphaned upload sessions", "err", err)
+		} else if n > 0 {
+			e.Log.InfoContext(ctx, "removed orphaned upload sessions", "count", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -30,8 +30,68 @@ type Access struct {
 	// PrivateOnPush makes repositories created by a push private.
 	PrivateOnPush bool
 
-	cache tokenCache
-	basic basicCache
+	cache     tokenCache
+	basic     basicCache
+	decisions decisionCache
+}
+
+// decisionCache remembers, for a few seconds, which registry actions a caller
+// without a token (Basic credentials or anonymous) may perform on a
+// repository, so a client's burst of requests costs one permission lookup.
+// A changed permission applies to such callers within decisionTTL (callers
+// with tokens keep what their token says until it expires).
+type decisionCache struct {
+	mu sync.Mutex
+	m  map[decisionKey]decisionEntry
+}
+
+type decisionKey struct {
+	user   int64
+	repo   string
+	action string
+}
+
+type decisionEntry struct {
+	allowed bool
+	exp     time.Time
+}
+
+const decisionTTL = 5 * time.Second
+
+func (c *decisionCache) get(k decisionKey, now time.Time) (allowed, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, found := c.m[k]
+	if !found || now.After(e.exp) {
+		return false, false
+	}
+	return e.allowed, true
+}
+
+func (c *decisionCache) put(k decisionKey, allowed bool, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= 50000 {
+		c.m = make(map[decisionKey]decisionEntry)
+	}
+	c.m[k] = decisionEntry{allowed: allowed, exp: now.Add(decisionTTL)}
+}
+
+// allowedActions answers whether id may perform any of acts on repo, through
+// the decision cache.
+func (a *Access) allowed(ctx context.Context, id auth.Identity, repo string, acts []string) (bool, error) {
+	k := decisionKey{user: id.User.ID, repo: repo, action: strings.Join(acts, ",")}
+	now := time.Now()
+	if ok, found := a.decisions.get(k, now); found {
+		return ok, nil
+	}
+	granted, err := a.Authz.RepositoryActions(ctx, id, repo, acts)
+	if err != nil {
+		return false, err
+	}
+	ok := len(granted) > 0
+	a.decisions.put(k, ok, now)
+	return ok, nil
 }
 
 // basicCache remembers verified Basic credentials for a minute, so clients
@@ -255,8 +315,14 @@ func (h *Handler) authorize(r *http.Request, ra *requestAuth, rt route) error {
 	action := requiredAction(r.Method, rt.kind)
 	scope := "repository:" + rt.name + ":" + action
 	if ra.claims == nil {
-		if action == auth.ActionPull && a.Authz.CanRead(r.Context(), auth.Anonymous, rt.name) {
-			return nil
+		if action == auth.ActionPull {
+			ok, err := a.allowed(r.Context(), auth.Anonymous, rt.name, []string{auth.ActionPull})
+			if err != nil {
+				return err
+			}
+			if ok {
+				return nil
+			}
 		}
 		return a.challenge(r, scope, "authentication required")
 	}
@@ -297,11 +363,11 @@ func (h *Handler) authorizeIdentity(r *http.Request, id auth.Identity, rt route)
 	if action == auth.ActionDelete {
 		acts = append(acts, auth.ActionPush)
 	}
-	granted, err := h.opts.Access.Authz.RepositoryActions(r.Context(), id, rt.name, acts)
+	ok, err := h.opts.Access.allowed(r.Context(), id, rt.name, acts)
 	if err != nil {
 		return err
 	}
-	if len(granted) == 0 {
+	if !ok {
 		return core.Errorf(core.CodeDenied, "requested access to the resource is denied")
 	}
 	return nil

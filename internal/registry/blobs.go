@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -25,6 +26,18 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) erro
 		return err
 	}
 	defer f.Close()
+	// Validate Range here so an unsatisfiable one gets the JSON error body,
+	// and serve several ranges as the whole blob rather than multipart.
+	if rng := r.Header.Get("Range"); rng != "" && info.Size > 0 {
+		_, ok, err := oci.ParseRange(rng, info.Size)
+		if err != nil {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", info.Size))
+			return err
+		}
+		if !ok {
+			r.Header.Del("Range")
+		}
+	}
 	hd := w.Header()
 	hd.Set("Docker-Content-Digest", string(d))
 	hd.Set("Content-Type", "application/octet-stream")

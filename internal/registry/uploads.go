@@ -102,8 +102,12 @@ func (h *Handler) monolithic(w http.ResponseWriter, r *http.Request, name string
 		return err
 	}
 	defer func() { _ = h.blobs.CancelUpload(ctx, id) }()
-	n, err := h.blobs.Append(ctx, id, 0, r.Body, h.opts.MaxBlobSize)
+	br := &bodyReader{r: r.Body}
+	n, err := h.blobs.Append(ctx, id, 0, br, h.opts.MaxBlobSize)
 	if err != nil {
+		if br.err != nil {
+			return core.Wrap(core.CodeBlobUploadInvalid, br.err, "reading the request body failed")
+		}
 		return err
 	}
 	if r.ContentLength >= 0 && n != r.ContentLength {
@@ -169,8 +173,14 @@ func (h *Handler) appendBody(r *http.Request, id string, size int64) (int64, err
 		}
 		body = io.LimitReader(r.Body, want)
 	}
-	n, err := h.blobs.Append(ctx, id, size, body, h.opts.MaxBlobSize)
+	br := &bodyReader{r: body}
+	n, err := h.blobs.Append(ctx, id, size, br, h.opts.MaxBlobSize)
 	if err != nil {
+		if br.err != nil {
+			// The client went away or sent a broken body; what arrived is
+			// kept and the upload can resume from the reported offset.
+			return n, core.Wrap(core.CodeBlobUploadInvalid, br.err, "reading the request body failed")
+		}
 		return n, err
 	}
 	if r.ContentLength >= 0 && n-size != r.ContentLength {
@@ -245,4 +255,20 @@ func (h *Handler) cancelUpload(w http.ResponseWriter, r *http.Request, rt route)
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// bodyReader remembers a read error of the request body, so a client that
+// disconnects mid-upload is told (and logged) as a bad request, not a
+// server failure.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
 }

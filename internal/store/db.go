@@ -131,7 +131,7 @@ func (db *DB) nowMs() int64 { return db.now().UnixMilli() }
 
 // tx is a transaction with '?' placeholders rebound for the dialect.
 type tx struct {
-	*sql.Tx
+	q       queryer
 	dialect Dialect
 	now     int64 // transaction timestamp, Unix ms
 	// write transactions ignore cancellation of the caller's context: a
@@ -147,16 +147,23 @@ func (t *tx) ctx(ctx context.Context) context.Context {
 	return ctx
 }
 
+// queryer is a *sql.Tx or, for reads, the *sql.DB itself.
+type queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return t.ExecContext(t.ctx(ctx), rebind(t.dialect, q), args...)
+	return t.q.ExecContext(t.ctx(ctx), rebind(t.dialect, q), args...)
 }
 
 func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return t.QueryContext(t.ctx(ctx), rebind(t.dialect, q), args...)
+	return t.q.QueryContext(t.ctx(ctx), rebind(t.dialect, q), args...)
 }
 
 func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return t.QueryRowContext(t.ctx(ctx), rebind(t.dialect, q), args...)
+	return t.q.QueryRowContext(t.ctx(ctx), rebind(t.dialect, q), args...)
 }
 
 // write runs fn in a read-write transaction. fn runs to completion even if
@@ -189,9 +196,11 @@ func (db *DB) write(ctx context.Context, fn func(t *tx) error) error {
 	}
 }
 
-// read runs fn in a read-only transaction.
+// read runs fn's queries on the read pool, each statement on its own (no
+// surrounding transaction: reads need no snapshot across statements, and a
+// BEGIN/COMMIT pair would double the cost of the hot single-query reads).
 func (db *DB) read(ctx context.Context, fn func(t *tx) error) error {
-	return db.run(ctx, db.r, true, fn)
+	return fn(&tx{q: db.r, dialect: db.dialect, now: db.nowMs()})
 }
 
 func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(t *tx) error) error {
@@ -203,7 +212,7 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(t *t
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &tx{Tx: sqlTx, dialect: db.dialect, now: db.nowMs(), write: !readOnly}
+	t := &tx{q: sqlTx, dialect: db.dialect, now: db.nowMs(), write: !readOnly}
 	if err := fn(t); err != nil {
 		_ = sqlTx.Rollback()
 		return err

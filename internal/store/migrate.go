@@ -74,7 +74,7 @@ func (db *DB) migrate(ctx context.Context) error {
 				return nil
 			}
 			for _, stmt := range splitStatements(dialectSQL(db.dialect, m.sql)) {
-				if _, err := t.ExecContext(ctx, stmt); err != nil {
+				if _, err := t.q.ExecContext(ctx, stmt); err != nil {
 					return fmt.Errorf("%s: %w", firstLine(stmt), err)
 				}
 			}

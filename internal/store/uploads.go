@@ -82,3 +82,12 @@ func (db *DB) StaleUploads(ctx context.Context, before time.Time, limit int) ([]
 	})
 	return ids, err
 }
+
+// UploadExists reports whether a session id is recorded.
+func (db *DB) UploadExists(ctx context.Context, id string) (bool, error) {
+	var n int
+	err := db.read(ctx, func(t *tx) error {
+		return t.queryRow(ctx, `SELECT COUNT(*) FROM uploads WHERE id = ?`, id).Scan(&n)
+	})
+	return n > 0, err
+}

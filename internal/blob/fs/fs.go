@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -305,4 +306,29 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// Uploads implements blob.UploadLister.
+func (s *Store) Uploads(_ context.Context, before time.Time) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(s.root, "uploads"))
+	if err != nil {
+		return nil, fmt.Errorf("list uploads: %w", err)
+	}
+	var ids []string
+	for _, e := range entries {
+		if !e.IsDir() || !blob.ValidUploadID(e.Name()) {
+			continue
+		}
+		st, err := os.Stat(filepath.Join(s.root, "uploads", e.Name(), "data"))
+		if err != nil {
+			st, err = os.Stat(filepath.Join(s.root, "uploads", e.Name()))
+			if err != nil {
+				continue
+			}
+		}
+		if st.ModTime().Before(before) {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
 }

@@ -94,9 +94,10 @@ func (a *Access) allowed(ctx context.Context, id auth.Identity, repo string, act
 	return ok, nil
 }
 
-// basicCache remembers verified Basic credentials for a minute, so clients
-// that send a password with every request pay for bcrypt once. Keys are
-// SHA-256 digests of the credentials, never the credentials.
+// basicCache remembers verified passwords for basicCacheTTL, so clients that
+// send a password with every request pay for bcrypt once. Keys are SHA-256
+// digests of the credentials, never the credentials. Robot and app tokens
+// are cheap to verify and are never cached, so revoking them is immediate.
 type basicCache struct {
 	mu sync.Mutex
 	m  map[[32]byte]basicEntry
@@ -107,7 +108,7 @@ type basicEntry struct {
 	exp time.Time
 }
 
-const basicCacheTTL = time.Minute
+const basicCacheTTL = 30 * time.Second
 
 func basicKey(user, pass string) [32]byte {
 	return sha256.Sum256([]byte(user + "\x00" + pass))
@@ -248,7 +249,9 @@ func (h *Handler) authenticate(r *http.Request) (*requestAuth, error) {
 				}
 				return nil, err
 			}
-			a.basic.put(k, id, now)
+			if id.Method == auth.MethodPassword {
+				a.basic.put(k, id, now)
+			}
 		}
 		ra.basic = &id
 		return ra, nil

@@ -43,13 +43,22 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) error {
 	// this registry's own audience.
 	id := auth.Anonymous
 	if user, pass, ok := r.BasicAuth(); ok {
-		var err error
-		id, err = a.Authn.Basic(ctx, user, pass)
-		if err != nil {
-			if core.IsCode(err, core.CodeUnauthorized) {
-				h.log.InfoContext(ctx, "login failed", "username", user, "remote", r.RemoteAddr)
+		k, now := basicKey(user, pass), time.Now()
+		cached, hit := a.basic.get(k, now)
+		if hit {
+			id = cached
+		} else {
+			var err error
+			id, err = a.Authn.Basic(ctx, user, pass)
+			if err != nil {
+				if core.IsCode(err, core.CodeUnauthorized) {
+					h.log.InfoContext(ctx, "login failed", "username", user, "remote", r.RemoteAddr)
+				}
+				return err
 			}
-			return err
+			if id.Method == auth.MethodPassword {
+				a.basic.put(k, id, now)
+			}
 		}
 	}
 	var access []auth.ResourceAccess

@@ -81,6 +81,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	mux.Handle("/api/v1/", api.New(db, a.authn, a.authz, box, log, api.Options{
 		Hostname: cfg.ServerHostname, Scheme: cfg.PreferredURLScheme, UserCreation: cfg.UserCreation,
 		UserInitialize: cfg.UserInitialize, DirectLogin: cfg.DirectLogin, AppTokens: cfg.AppSpecificTokens,
+		AppTokenExpiration: cfg.AppSpecificTokenExpiration.Std(),
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")

@@ -51,6 +51,9 @@ type Config struct {
 	DirectLogin bool `yaml:"FEATURE_DIRECT_LOGIN"`
 	// AppSpecificTokens enables $app tokens for CLI logins.
 	AppSpecificTokens bool `yaml:"FEATURE_APP_SPECIFIC_TOKENS"`
+	// AppSpecificTokenExpiration bounds the lifetime of new app tokens
+	// (APP_SPECIFIC_TOKEN_EXPIRATION); empty or 0 means they do not expire.
+	AppSpecificTokenExpiration Duration `yaml:"APP_SPECIFIC_TOKEN_EXPIRATION"`
 	// UserInitialize enables POST /api/v1/user/initialize on an empty database.
 	UserInitialize bool `yaml:"FEATURE_USER_INITIALIZE"`
 	// SuperusersFullAccess gives superusers admin on every repository.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +21,7 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("empty duration")
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.Duration(n) * time.Second, nil
+		return scale(s, n, time.Second)
 	}
 	unit := s[len(s)-1]
 	if unit == 'd' || unit == 'w' {
@@ -28,13 +29,20 @@ func ParseDuration(s string) (time.Duration, error) {
 		if err != nil || n < 0 {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
-		day := 24 * time.Hour
 		if unit == 'w' {
-			return time.Duration(n) * 7 * day, nil
+			return scale(s, n, 7*24*time.Hour)
 		}
-		return time.Duration(n) * day, nil
+		return scale(s, n, 24*time.Hour)
 	}
 	return time.ParseDuration(s)
+}
+
+// scale returns n units, or an error when that does not fit a time.Duration.
+func scale(s string, n int64, unit time.Duration) (time.Duration, error) {
+	if n > int64(math.MaxInt64/unit) || n < int64(math.MinInt64/unit) {
+		return 0, fmt.Errorf("duration %q out of range", s)
+	}
+	return time.Duration(n) * unit, nil
 }
 
 // UnmarshalYAML implements yaml.Unmarshaler.

@@ -40,7 +40,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
-	db, err := store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "wharf.db"), store.Options{})
+	db, err := openDB(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,15 @@ type Config struct {
 	DataDir string `yaml:"DATA_DIR"`
 	// ServerHostname is the externally visible host[:port] of the registry.
 	ServerHostname string `yaml:"SERVER_HOSTNAME"`
+	// DBURI selects the metadata database: empty for SQLite in DATA_DIR, or
+	// a PostgreSQL URI (postgresql://user@host:5432/db).
+	DBURI string `yaml:"DB_URI"`
+	// DBConnectionArgs are passed to the PostgreSQL driver as connection
+	// parameters, as Quay's DB_CONNECTION_ARGS: sslmode, sslrootcert,
+	// sslcert, sslkey (certificate authentication), connect_timeout, ...
+	DBConnectionArgs map[string]string `yaml:"DB_CONNECTION_ARGS"`
+	// DBMaxConnections bounds the PostgreSQL connection pool per process.
+	DBMaxConnections int `yaml:"DB_MAX_CONNECTIONS"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"LOG_LEVEL"`
 	// LogFormat is json or text.
@@ -172,6 +181,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BlobUploadExpiration <= 0 {
 		errs = append(errs, errors.New("BLOBUPLOAD_DELETION_DATE_THRESHOLD must be positive"))
+	}
+	if c.DBURI != "" && !strings.HasPrefix(c.DBURI, "postgres://") && !strings.HasPrefix(c.DBURI, "postgresql://") {
+		errs = append(errs, fmt.Errorf("DB_URI: only postgresql:// URIs are supported (leave it empty for SQLite)"))
 	}
 	if c.PreferredURLScheme != "http" && c.PreferredURLScheme != "https" {
 		errs = append(errs, fmt.Errorf("PREFERRED_URL_SCHEME %q: want http or https", c.PreferredURLScheme))

@@ -204,6 +204,23 @@ func (db *DB) read(ctx context.Context, fn func(t *tx) error) error {
 }
 
 func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(t *tx) error) error {
+	if db.dialect != Postgres {
+		return db.runOnce(ctx, pool, readOnly, fn)
+	}
+	// Concurrent replicas and requests can collide on unique keys (two
+	// pushes of the same manifest or tag); the loser runs again and then
+	// sees the winner's rows.
+	var err error
+	for attempt := 0; attempt < 8; attempt++ {
+		if err = db.runOnce(ctx, pool, readOnly, fn); err == nil || !retryable(err) {
+			return err
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+	return err
+}
+
+func (db *DB) runOnce(ctx context.Context, pool *sql.DB, readOnly bool, fn func(t *tx) error) error {
 	var opts *sql.TxOptions
 	if readOnly && db.dialect == Postgres {
 		opts = &sql.TxOptions{ReadOnly: true}

@@ -56,6 +56,19 @@ func dialectSQL(d Dialect, s string) string {
 
 // migrate applies every migration not yet applied, each in its own transaction.
 func (db *DB) migrate(ctx context.Context) error {
+	if db.dialect == Postgres {
+		// One replica migrates at a time; the others wait and then find
+		// nothing to do.
+		conn, err := db.w.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7286144)`); err != nil {
+			return fmt.Errorf("migrate: lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7286144)`)
+	}
 	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)

@@ -91,7 +91,13 @@ type server struct {
 // The process is stopped when the test ends.
 func startServer(t *testing.T, extraArgs ...string) *server {
 	t.Helper()
-	s := &server{t: t, DataDir: t.TempDir(), Args: extraArgs}
+	return startServerEnv(t, nil, extraArgs...)
+}
+
+// startServerEnv is startServer with extra environment (WHARF_* settings).
+func startServerEnv(t *testing.T, env []string, extraArgs ...string) *server {
+	t.Helper()
+	s := &server{t: t, DataDir: t.TempDir(), Args: extraArgs, Env: env}
 	s.Host = freeAddr(t)
 	s.URL = "http://" + s.Host
 	s.start()

@@ -87,6 +87,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.Handle("GET /health/instance", a.healthHandler(false))
+	mux.Handle("GET /health/endtoend", a.healthHandler(true))
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := db.Ping(r.Context()); err != nil {
 			http.Error(w, "database unavailable", http.StatusServiceUnavailable)

@@ -177,4 +177,3 @@ func (r *result) checkErrorShape() {
 		r.t.Fatalf("%s %s: error body status %v != HTTP %d", r.method, r.path, m["status"], r.status)
 	}
 }
-

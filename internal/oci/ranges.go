@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -9,7 +10,8 @@ import (
 
 // ParseContentRange parses the Content-Range header of a chunked upload PATCH:
 // "start-end" (inclusive), optionally written "bytes start-end" or with a
-// trailing "/total". It returns start and end with 0 <= start <= end.
+// trailing "/total". It returns start and end with 0 <= start <= end <
+// math.MaxInt64, so the length end-start+1 never overflows.
 func ParseContentRange(s string) (start, end int64, err error) {
 	v := strings.TrimSpace(s)
 	v = strings.TrimPrefix(v, "bytes ")
@@ -23,7 +25,7 @@ func ParseContentRange(s string) (start, end int64, err error) {
 	}
 	start, err1 := parseNonNeg(a)
 	end, err2 := parseNonNeg(b)
-	if err1 != nil || err2 != nil || end < start {
+	if err1 != nil || err2 != nil || end < start || end == math.MaxInt64 {
 		return 0, 0, rangeErr(s)
 	}
 	return start, end, nil

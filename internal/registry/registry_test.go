@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -323,5 +324,37 @@ func TestHeadErrors(t *testing.T) {
 	} {
 		e.head(tc.path).want(t, tc.status, "")
 		e.get(tc.path).want(t, tc.status, "")
+	}
+}
+
+// HEAD writes no body bytes at all (checked on the handler, below net/http,
+// which would drop them) and declares the Content-Length of the GET.
+func TestHeadWritesNoBody(t *testing.T) {
+	e := newEnv(t, Options{})
+	d, _ := e.pushImage("org/app", "latest", "x")
+	blob := e.pushBlob("org/app", []byte("0123456789"))
+	for _, p := range []string{
+		"/v2/",
+		"/v2/org/app/manifests/latest",
+		"/v2/org/app/manifests/" + string(d),
+		"/v2/org/app/blobs/" + string(blob),
+		"/v2/org/app/manifests/missing",
+		"/v2/org/none/manifests/latest",
+		"/v2/org/app/blobs/sha256:abc",
+		"/v2/Bad/manifests/latest",
+	} {
+		get := httptest.NewRecorder()
+		e.h.ServeHTTP(get, httptest.NewRequest(http.MethodGet, p, nil))
+		head := httptest.NewRecorder()
+		e.h.ServeHTTP(head, httptest.NewRequest(http.MethodHead, p, nil))
+		if head.Code != get.Code {
+			t.Errorf("HEAD %s: status %d, GET %d", p, head.Code, get.Code)
+		}
+		if head.Body.Len() != 0 {
+			t.Errorf("HEAD %s: wrote %d body bytes", p, head.Body.Len())
+		}
+		if get.Code == http.StatusOK && head.Header().Get("Content-Length") != strconv.Itoa(get.Body.Len()) {
+			t.Errorf("HEAD %s: Content-Length %q, GET body %d bytes", p, head.Header().Get("Content-Length"), get.Body.Len())
+		}
 	}
 }

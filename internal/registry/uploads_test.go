@@ -14,16 +14,16 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// startSession opens an upload session and returns its path.
-func (e *env) startSession(repo string) string {
+// startUpload opens an upload and returns its path.
+func (e *env) startUpload(repo string) string {
 	e.t.Helper()
 	r := e.send(http.MethodPost, "/v2/"+repo+"/blobs/uploads/", nil).want(e.t, http.StatusAccepted, "")
 	loc := r.header.Get("Location")
 	if !strings.HasPrefix(loc, "/v2/"+repo+"/blobs/uploads/") || r.header.Get("Docker-Upload-UUID") == "" {
-		e.t.Fatalf("session headers %v", r.header)
+		e.t.Fatalf("upload headers %v", r.header)
 	}
 	if r.header.Get("Range") != "0-0" {
-		e.t.Fatalf("new session Range %q", r.header.Get("Range"))
+		e.t.Fatalf("new upload Range %q", r.header.Get("Range"))
 	}
 	return loc
 }
@@ -32,7 +32,7 @@ func TestChunkedUpload(t *testing.T) {
 	e := newEnv(t, Options{})
 	content := []byte("hello, chunked world")
 	d := digest.FromBytes(content)
-	loc := e.startSession("org/app")
+	loc := e.startUpload("org/app")
 
 	e.get(loc).want(t, http.StatusNoContent, "")
 	r := e.send(http.MethodPatch, loc, content[:5], "Content-Range", "0-4", "Content-Type", "application/octet-stream").want(t, http.StatusAccepted, "")
@@ -58,7 +58,7 @@ func TestChunkedUpload(t *testing.T) {
 		r := e.send(http.MethodPatch, loc, bytes.Repeat([]byte("X"), size), "Content-Range", cr)
 		r.want(t, http.StatusRequestedRangeNotSatisfiable, "RANGE_INVALID")
 		if r.header.Get("Range") != "0-9" || r.header.Get("Location") != loc {
-			t.Fatalf("Content-Range %s: 416 without the session's Range: %v", cr, r.header)
+			t.Fatalf("Content-Range %s: 416 without the upload's Range: %v", cr, r.header)
 		}
 	}
 	// Content-Range and Content-Length disagree.
@@ -69,7 +69,7 @@ func TestChunkedUpload(t *testing.T) {
 	}
 	// None of the rejected chunks was written.
 	if r := e.get(loc).want(t, http.StatusNoContent, ""); r.header.Get("Range") != "0-9" {
-		t.Fatalf("rejected chunks changed the session: Range %q", r.header.Get("Range"))
+		t.Fatalf("rejected chunks changed the upload: Range %q", r.header.Get("Range"))
 	}
 
 	// Finish with the last chunk in the PUT.
@@ -80,7 +80,7 @@ func TestChunkedUpload(t *testing.T) {
 	if got := e.get("/v2/org/app/blobs/"+string(d)).want(t, http.StatusOK, ""); !bytes.Equal(got.body, content) {
 		t.Fatalf("blob %q", got.body)
 	}
-	// The session is gone.
+	// The upload is gone.
 	e.get(loc).want(t, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN")
 	e.send(http.MethodPatch, loc, []byte("x")).want(t, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN")
 }
@@ -89,7 +89,7 @@ func TestStreamedUploadChunked(t *testing.T) {
 	e := newEnv(t, Options{})
 	content := bytes.Repeat([]byte("stream "), 1000)
 	d := digest.FromBytes(content)
-	loc := e.startSession("org/app")
+	loc := e.startUpload("org/app")
 	// Content-Length -1: sent with chunked transfer encoding.
 	e.do(http.MethodPatch, loc, io.MultiReader(bytes.NewReader(content)), hdr{"Content-Length", "-1"}).want(t, http.StatusAccepted, "")
 	e.send(http.MethodPut, loc+"?digest="+string(d), nil).want(t, http.StatusCreated, "")
@@ -99,7 +99,7 @@ func TestStreamedUploadChunked(t *testing.T) {
 func TestFinishUploadErrors(t *testing.T) {
 	e := newEnv(t, Options{})
 	content := []byte("some content")
-	loc := e.startSession("org/app")
+	loc := e.startUpload("org/app")
 	e.send(http.MethodPatch, loc, content).want(t, http.StatusAccepted, "")
 
 	e.send(http.MethodPut, loc, nil).want(t, http.StatusBadRequest, "DIGEST_INVALID")
@@ -109,18 +109,18 @@ func TestFinishUploadErrors(t *testing.T) {
 	wrong := digest.FromString("other content")
 	e.send(http.MethodPut, loc+"?digest="+string(wrong), nil).want(t, http.StatusBadRequest, "DIGEST_INVALID")
 	e.get("/v2/org/app/blobs/"+string(wrong)).want(t, http.StatusNotFound, "BLOB_UNKNOWN")
-	// The session survives a failed commit and can still finish.
+	// The upload survives a failed commit and can still finish.
 	if r := e.get(loc).want(t, http.StatusNoContent, ""); r.header.Get("Range") != fmt.Sprintf("0-%d", len(content)-1) {
 		t.Fatalf("Range %q", r.header.Get("Range"))
 	}
 	e.send(http.MethodPut, loc+"?digest="+string(digest.FromBytes(content)), nil).want(t, http.StatusCreated, "")
 }
 
-func TestUploadSessionOfAnotherRepository(t *testing.T) {
+func TestUploadOfAnotherRepository(t *testing.T) {
 	e := newEnv(t, Options{})
-	loc := e.startSession("org/a")
+	loc := e.startUpload("org/a")
 	id := loc[strings.LastIndexByte(loc, '/')+1:]
-	e.startSession("org/b")
+	e.startUpload("org/b")
 	other := "/v2/org/b/blobs/uploads/" + id
 	d := digest.FromString("")
 
@@ -134,7 +134,7 @@ func TestUploadSessionOfAnotherRepository(t *testing.T) {
 		e.get("/v2/org/a/blobs/uploads/"+bad).want(t, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN")
 		e.send(http.MethodPatch, "/v2/org/a/blobs/uploads/"+bad, []byte("x")).want(t, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN")
 	}
-	// The session in its own repository is untouched.
+	// The upload in its own repository is untouched.
 	if r := e.get(loc).want(t, http.StatusNoContent, ""); r.header.Get("Range") != "0-0" {
 		t.Fatalf("Range %q", r.header.Get("Range"))
 	}
@@ -142,7 +142,7 @@ func TestUploadSessionOfAnotherRepository(t *testing.T) {
 
 func TestCancelUpload(t *testing.T) {
 	e := newEnv(t, Options{})
-	loc := e.startSession("org/app")
+	loc := e.startUpload("org/app")
 	e.send(http.MethodPatch, loc, []byte("abc")).want(t, http.StatusAccepted, "")
 	e.del(loc).want(t, http.StatusNoContent, "")
 	e.get(loc).want(t, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN")
@@ -181,7 +181,7 @@ func TestMaxBlobSize(t *testing.T) {
 	e.send(http.MethodPost, "/v2/org/app/blobs/uploads/?digest="+string(digest.FromBytes(big)), big).want(t, http.StatusBadRequest, "SIZE_INVALID")
 	e.get("/v2/org/app/blobs/"+string(digest.FromBytes(big))).want(t, http.StatusNotFound, "BLOB_UNKNOWN")
 
-	loc := e.startSession("org/app")
+	loc := e.startUpload("org/app")
 	e.send(http.MethodPatch, loc, big[:6]).want(t, http.StatusAccepted, "")
 	e.send(http.MethodPatch, loc, big[6:]).want(t, http.StatusBadRequest, "SIZE_INVALID")
 	// The over-limit chunk was not kept.
@@ -202,11 +202,11 @@ func TestMount(t *testing.T) {
 	// Without from.
 	e.send(http.MethodPost, "/v2/org/dst2/blobs/uploads/?mount="+string(d), nil).want(t, http.StatusCreated, "")
 
-	// Not mountable: a session is opened instead.
+	// Not mountable: an upload is opened instead.
 	missing := digest.FromString("missing")
 	r = e.send(http.MethodPost, "/v2/org/dst/blobs/uploads/?mount="+string(missing)+"&from=org/src", nil).want(t, http.StatusAccepted, "")
 	if r.header.Get("Docker-Upload-UUID") == "" {
-		t.Fatalf("fallback session headers %v", r.header)
+		t.Fatalf("fallback upload headers %v", r.header)
 	}
 	e.send(http.MethodPost, "/v2/org/dst/blobs/uploads/?mount="+string(d)+"&from=org/none", nil).want(t, http.StatusAccepted, "")
 
@@ -248,12 +248,12 @@ func TestTruncatedBody(t *testing.T) {
 	}
 	e.get("/v2/org/app/blobs/"+string(d)).want(t, http.StatusNotFound, "BLOB_UNKNOWN")
 
-	loc := e.startSession("org/app")
+	loc := e.startUpload("org/app")
 	status = rawRequest(t, e, "PATCH "+loc+" HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234")
 	if status != http.StatusBadRequest {
 		t.Fatalf("truncated PATCH: status %d", status)
 	}
-	// What arrived may be kept; the session still answers with its offset.
+	// What arrived may be kept; the upload still answers with its offset.
 	e.get(loc).want(t, http.StatusNoContent, "")
 
 	status = rawRequest(t, e, "PUT /v2/org/app/manifests/latest HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 100\r\n\r\n{\"schemaVersion\":2")

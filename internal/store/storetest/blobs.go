@@ -63,11 +63,11 @@ func testCommitBlobEndsUpload(t *testing.T, db *store.DB) {
 	_, err := db.Upload(ctx, "org/a", "upload-one")
 	wantCode(t, err, core.CodeBlobUploadUnknown)
 	if _, err := db.Upload(ctx, "org/a", "upload-two"); err != nil {
-		t.Fatalf("another session ended too: %v", err)
+		t.Fatalf("another upload ended too: %v", err)
 	}
 	wantBlob(t, db, "org/a", d, 1)
-	// Ending a session that is already gone is not an error.
-	noErr(t, db.CommitBlob(ctx, "org/a", d, 1, "upload-one"), "CommitBlob with ended session")
+	// Ending an upload that is already gone is not an error.
+	noErr(t, db.CommitBlob(ctx, "org/a", d, 1, "upload-one"), "CommitBlob with ended upload")
 }
 
 func testCommitBlobInvalidRepo(t *testing.T, db *store.DB) {

@@ -35,7 +35,7 @@ func testUploadLifecycle(t *testing.T, db *store.DB) {
 	if !u2.UpdatedAt.After(u.UpdatedAt) || !u2.CreatedAt.Equal(u.CreatedAt) {
 		t.Fatalf("touch: created %v -> %v, updated %v -> %v", u.CreatedAt, u2.CreatedAt, u.UpdatedAt, u2.UpdatedAt)
 	}
-	// Touching a missing session is not an error.
+	// Touching a missing upload is not an error.
 	noErr(t, db.TouchUpload(ctx, "u-missing"), "TouchUpload missing")
 
 	noErr(t, db.DeleteUpload(ctx, "u-0001"), "DeleteUpload")
@@ -66,12 +66,12 @@ func testUploadDuplicate(t *testing.T, db *store.DB) {
 	ctx := t.Context()
 	noErr(t, db.CreateUpload(ctx, "org/a", "u-dup"), "CreateUpload")
 	if err := db.CreateUpload(ctx, "org/b", "u-dup"); err == nil {
-		t.Fatal("a second session with the same id was created")
+		t.Fatal("a second upload with the same id was created")
 	}
 	u, err := db.Upload(ctx, "org/a", "u-dup")
 	noErr(t, err, "Upload")
 	if u.Repository != "org/a" {
-		t.Fatalf("session moved to %s", u.Repository)
+		t.Fatalf("upload moved to %s", u.Repository)
 	}
 	_, err = db.Upload(ctx, "org/b", "u-dup")
 	wantCode(t, err, core.CodeBlobUploadUnknown)
@@ -113,6 +113,6 @@ func testStaleUploads(t *testing.T, db *store.DB) {
 	stale, err = db.StaleUploads(ctx, mark, 100)
 	noErr(t, err, "StaleUploads after delete")
 	if len(stale) != 0 {
-		t.Fatalf("deleted session still listed: %q", stale)
+		t.Fatalf("deleted upload still listed: %q", stale)
 	}
 }

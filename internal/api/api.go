@@ -175,9 +175,9 @@ func requireScope(id auth.Identity, scope string) error {
 	return nil
 }
 
-// requireRepoRole checks the caller's role on a repository. Callers who
-// cannot even read it get 404 (so private repositories stay invisible) when
-// anonymous get 401.
+// requireRepoRole checks the caller's role on a repository: a missing
+// repository is 404, an anonymous caller without the role 401, anyone else
+// without it 403.
 func (h *Handler) requireRepoRole(ctx context.Context, id auth.Identity, repo, role string) (core.Repository, error) {
 	have, r, err := h.authz.RepoRole(ctx, id, repo)
 	if err != nil {

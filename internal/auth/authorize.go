@@ -127,13 +127,24 @@ func (z *Authorizer) NamespaceRole(ctx context.Context, id Identity, namespace s
 
 // IsNamespaceAdmin reports whether the caller administers a namespace (owner
 // of a user namespace, member of an admin team, or a superuser with full
-// access). OAuth tokens need the org:admin scope for organizations.
+// access). OAuth tokens need the org:admin scope for an organization and
+// user:admin for their own namespace, as Quay requires.
 func (z *Authorizer) IsNamespaceAdmin(ctx context.Context, id Identity, namespace string) (bool, error) {
 	role, err := z.NamespaceRole(ctx, id, namespace)
-	if err != nil {
+	if err != nil || role != core.TeamAdmin {
 		return false, err
 	}
-	return role == core.TeamAdmin && (id.HasScope(ScopeOrgAdmin) || id.HasScope(ScopeUserAdmin) || id.HasScope(ScopeRepoAdmin)), nil
+	ns, err := z.store.Namespace(ctx, namespace)
+	if err != nil {
+		if core.IsCode(err, core.CodeNotFound) {
+			return false, nil
+		}
+		return false, err
+	}
+	if ns.IsOrg() {
+		return id.HasScope(ScopeOrgAdmin), nil
+	}
+	return id.HasScope(ScopeUserAdmin), nil
 }
 
 // Registry actions.

@@ -64,19 +64,28 @@ var conformanceEnv = []string{
 // report.html, the console output and the wharf log) are copied to
 // $WHARF_ARTIFACTS/conformance when WHARF_ARTIFACTS is set.
 func TestOCIConformance(t *testing.T) {
-	runner := requireTool(t, "oci-conformance")
+	requireTool(t, "oci-conformance")
 	// The runner's sparse-manifest area needs FEATURE_SPARSE_MANIFESTS.
 	srv := startServerEnv(t, []string{"WHARF_FEATURE_SPARSE_MANIFESTS=true"})
 	// when the server requires authentication, the repositories are in the namespace
 	// of the user "conformance"
 	user, password := registryUser(t, srv, "conformance")
+	runConformance(t, srv, user, password, "conformance", "conformance")
+}
+
+// runConformance runs the conformance runner against srv as user, with
+// repositories under namespace, and fails the test on any failure. Reports go
+// to $WHARF_ARTIFACTS/<artifacts>.
+func runConformance(t *testing.T, srv *server, user, password, namespace, artifacts string) {
+	t.Helper()
+	runner := requireTool(t, "oci-conformance")
 	results := t.TempDir()
 	rnd := randomHex(t, 4)
 
 	env := []string{
 		"OCI_REGISTRY=" + srv.Host,
-		"OCI_REPO1=conformance/" + rnd + "/repo1",
-		"OCI_REPO2=conformance/" + rnd + "/repo2",
+		"OCI_REPO1=" + namespace + "/" + rnd + "/repo1",
+		"OCI_REPO2=" + namespace + "/" + rnd + "/repo2",
 		"OCI_RESULTS_DIR=" + results,
 	}
 	if user != "" {
@@ -104,7 +113,7 @@ func TestOCIConformance(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(results, "wharf.log"), []byte(srv.Log()), 0o644); err != nil {
 			t.Error(err)
 		}
-		copyArtifacts(t, results, "conformance")
+		copyArtifacts(t, results, artifacts)
 	}()
 
 	if ctx.Err() != nil {

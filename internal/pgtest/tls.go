@@ -92,7 +92,7 @@ func TLSOptions(ca *CA, db, role string) (Options, error) {
 	}
 	return Options{
 		ExtraConf: []string{"ssl = on", "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'", "ssl_ca_file = 'root.crt'"},
-		HBA: fmt.Sprintf("local all all trust\nhost all postgres 127.0.0.1/32 trust\nhostssl %s %s 127.0.0.1/32 cert\n", db, role),
+		HBA:       fmt.Sprintf("local all all trust\nhost all postgres 127.0.0.1/32 trust\nhostssl %s %s 127.0.0.1/32 cert\n", db, role),
 		Setup: func(dataDir string) error {
 			for name, b := range map[string][]byte{"server.crt": certPEM, "server.key": keyPEM, "root.crt": ca.CertPEM} {
 				if err := os.WriteFile(filepath.Join(dataDir, name), b, 0o600); err != nil {

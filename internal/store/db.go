@@ -32,6 +32,10 @@ type DB struct {
 	r       *sql.DB // reads
 	now     func() time.Time
 
+	// Prepared statements of the read pool by query text: SQLite otherwise
+	// parses every statement on every call.
+	readStmts stmtCache
+
 	// SQLite group commit: write transactions are queued to one goroutine
 	// that runs whatever is queued in one SQLite transaction (one fsync),
 	// each request inside its own savepoint.
@@ -94,6 +98,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	if db.now == nil {
 		db.now = time.Now
 	}
+	db.readStmts.pool = r
 	go db.writer()
 	if err := w.PingContext(ctx); err != nil {
 		db.Close()
@@ -113,6 +118,7 @@ func (db *DB) Close() error {
 			close(db.closing)
 			<-db.writerDone
 		}
+		db.readStmts.close()
 	})
 	var errs []error
 	if db.r != nil && db.r != db.w {
@@ -132,6 +138,7 @@ func (db *DB) nowMs() int64 { return db.now().UnixMilli() }
 // tx is a transaction with '?' placeholders rebound for the dialect.
 type tx struct {
 	q       queryer
+	stmts   *stmtCache // prepared statements of the pool q belongs to (nil: none)
 	dialect Dialect
 	now     int64 // transaction timestamp, Unix ms
 	// write transactions ignore cancellation of the caller's context: a
@@ -155,15 +162,43 @@ type queryer interface {
 }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return t.q.ExecContext(t.ctx(ctx), rebind(t.dialect, q), args...)
+	ctx = t.ctx(ctx)
+	if st := t.stmt(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return t.q.ExecContext(ctx, rebind(t.dialect, q), args...)
 }
 
 func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return t.q.QueryContext(t.ctx(ctx), rebind(t.dialect, q), args...)
+	ctx = t.ctx(ctx)
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return t.q.QueryContext(ctx, rebind(t.dialect, q), args...)
 }
 
 func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return t.q.QueryRowContext(t.ctx(ctx), rebind(t.dialect, q), args...)
+	ctx = t.ctx(ctx)
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.q.QueryRowContext(ctx, rebind(t.dialect, q), args...)
+}
+
+// stmt returns the cached prepared statement for q, bound to the
+// transaction when there is one, or nil to run q unprepared.
+func (t *tx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if t.stmts == nil {
+		return nil
+	}
+	st := t.stmts.get(ctx, rebind(t.dialect, q))
+	if st == nil {
+		return nil
+	}
+	if sqlTx, ok := t.q.(*sql.Tx); ok {
+		return sqlTx.StmtContext(ctx, st)
+	}
+	return st
 }
 
 // write runs fn in a read-write transaction. fn runs to completion even if
@@ -200,7 +235,7 @@ func (db *DB) write(ctx context.Context, fn func(t *tx) error) error {
 // surrounding transaction: reads need no snapshot across statements, and a
 // BEGIN/COMMIT pair would double the cost of the hot single-query reads).
 func (db *DB) read(ctx context.Context, fn func(t *tx) error) error {
-	return fn(&tx{q: db.r, dialect: db.dialect, now: db.nowMs()})
+	return fn(&tx{q: db.r, stmts: db.readStmtCache(), dialect: db.dialect, now: db.nowMs()})
 }
 
 func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(t *tx) error) error {
@@ -229,7 +264,7 @@ func (db *DB) runOnce(ctx context.Context, pool *sql.DB, readOnly bool, fn func(
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &tx{q: sqlTx, dialect: db.dialect, now: db.nowMs(), write: !readOnly}
+	t := &tx{q: sqlTx, stmts: db.writeStmtCache(), dialect: db.dialect, now: db.nowMs(), write: !readOnly}
 	if err := fn(t); err != nil {
 		_ = sqlTx.Rollback()
 		return err

@@ -35,6 +35,7 @@ LOGS=$TOOLS/logs
 APT_PACKAGES=(
   skopeo podman buildah runc # container clients driven by internal/e2e
   postgresql # a real PostgreSQL server for the store suite (started per test in a temp dir)
+  slapd ldap-utils # a real OpenLDAP server for LDAP login (internal/ldaptest, started per test in a temp dir)
   jq curl ca-certificates
   git # go build stamps VCS information from the checkout
 )
@@ -47,6 +48,8 @@ GO_TOOLS=(
   # The OCI distribution-spec conformance runner. The module has no tags; the Go proxy
   # serves only this pseudo-version. Its binary is called "conformance".
   "oci-conformance github.com/opencontainers/distribution-spec/conformance github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111"
+  # An S3 server (a gateway over a directory) for the S3 blob store tests.
+  "versitygw       github.com/versity/versitygw                             github.com/versity/versitygw/cmd/versitygw@v1.8.0"
   # The CNCF distribution registry, the reference the benchmarks compare against.
   "registry        github.com/distribution/distribution/v3                  github.com/distribution/distribution/v3/cmd/registry@v3.1.2"
 )

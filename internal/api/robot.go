@@ -33,6 +33,7 @@ func (h *Handler) robotRoutes() {
 	h.rt.handle("DELETE", "/organization/{orgname}/robots/{robot_shortname}", h.robotHandler(robotDelete, true))
 	h.rt.handle("POST", "/organization/{orgname}/robots/{robot_shortname}/regenerate", h.robotHandler(robotRegenerate, true))
 	h.rt.handle("GET", "/organization/{orgname}/robots/{robot_shortname}/permissions", h.robotHandler(robotPermissions, true))
+	h.robotFederationRoutes() // federation.go
 }
 
 // robotShortRe is the robot short name grammar Quay's UI enforces.

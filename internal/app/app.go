@@ -7,14 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/wharfhq/wharf/internal/api"
 	"github.com/wharfhq/wharf/internal/auth"
 	"github.com/wharfhq/wharf/internal/blob"
-	blobfs "github.com/wharfhq/wharf/internal/blob/fs"
 	"github.com/wharfhq/wharf/internal/config"
 	"github.com/wharfhq/wharf/internal/gc"
 	"github.com/wharfhq/wharf/internal/httpx"
@@ -44,7 +42,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err != nil {
 		return nil, err
 	}
-	blobs, err := blobfs.New(filepath.Join(cfg.DataDir, "storage"))
+	blobs, err := openBlobs(cfg)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -57,9 +55,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	a.box = box
 	a.keys = auth.NewKeys(db, box, time.Now, 0)
+	loginOpts, err := loginOptions(cfg, db, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	// Robots may log in with tokens from the federation exchange.
+	loginOpts = append(loginOpts, auth.WithFederatedTokens(a.keys, cfg.ServerHostname))
 	a.authn = auth.NewAuthenticator(db, box, auth.Policy{
 		DirectLogin: cfg.DirectLogin, AppTokens: cfg.AppSpecificTokens, SuperUsers: cfg.SuperUsers,
-	}, time.Now)
+	}, time.Now, loginOpts...)
 	a.authz = auth.NewAuthorizer(db, auth.AccessPolicy{
 		AnonymousAccess: cfg.AnonymousAccess, SuperusersFullAccess: cfg.SuperusersFullAccess,
 		CreateNamespaceOnPush: cfg.CreateNamespaceOnPush,
@@ -78,9 +83,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	mux.Handle("/v2", reg)
 	mux.Handle("/v2/auth", reg.TokenHandler())
 	mux.Handle("GET /.well-known/jwks.json", reg.JWKSHandler())
+	fed, err := auth.NewFederation(db, a.keys, auth.FederationOptions{
+		CAFile: cfg.FederationCAFile, AllowHTTPIssuers: cfg.FederationAllowHTTPIssuers,
+	}, log, time.Now)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	mux.Handle("/oauth2/federation/robot/token", api.NewFederationTokenHandler(fed, log, cfg.ServerHostname))
 	mux.Handle("/api/v1/", api.New(db, a.authn, a.authz, box, log, api.Options{
-		Hostname: cfg.ServerHostname, Scheme: cfg.PreferredURLScheme, UserCreation: cfg.UserCreation,
-		UserInitialize: cfg.UserInitialize, DirectLogin: cfg.DirectLogin, AppTokens: cfg.AppSpecificTokens,
+		Hostname: cfg.ServerHostname, Scheme: cfg.PreferredURLScheme, UserCreation: cfg.UserCreation && localAccounts(cfg),
+		UserInitialize: cfg.UserInitialize && localAccounts(cfg), DirectLogin: cfg.DirectLogin, AppTokens: cfg.AppSpecificTokens,
 		AppTokenExpiration: cfg.AppSpecificTokenExpiration.Std(),
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -97,7 +110,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	a.h = httpx.Wrap(log, mux)
+	a.h = httpx.Wrap(log, withClientAddr(cfg, mux))
 	return a, nil
 }
 

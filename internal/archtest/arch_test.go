@@ -32,6 +32,11 @@ var allowed = map[string][]string{
 var onlyImportedBy = map[string][]string{
 	"internal/config": {"cmd/wharf", "internal/app"},
 	"internal/app":    {"cmd/wharf"},
+	// Test helpers that start real servers: tests only.
+	"internal/pgtest":   {},
+	"internal/s3test":   {},
+	"internal/ldaptest": {},
+	"internal/oidctest": {},
 }
 
 type pkg struct {

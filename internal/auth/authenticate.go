@@ -38,12 +38,28 @@ type Authenticator struct {
 	policy Policy
 	now    func() time.Time
 	dummy  []byte // bcrypt hash compared against for unknown users
+
+	ldap    *LDAP           // people log in against LDAP when set (WithLDAP)
+	users   UserProvisioner // creates and updates LDAP users' local accounts
+	limiter *Limiter        // failed-login rate limiter, or nil (WithLimiter)
+	fedKeys *Keys           // verifies exchanged robot tokens, or nil (WithFederatedTokens)
+	fedHost string          // the audience exchanged robot tokens must name, if set
 }
 
+// Option configures an Authenticator.
+type Option func(*Authenticator)
+
+// WithLimiter rate-limits failed logins (nil: no limit).
+func WithLimiter(l *Limiter) Option { return func(a *Authenticator) { a.limiter = l } }
+
 // NewAuthenticator returns an authenticator.
-func NewAuthenticator(store CredentialStore, box *Box, policy Policy, now func() time.Time) *Authenticator {
+func NewAuthenticator(store CredentialStore, box *Box, policy Policy, now func() time.Time, opts ...Option) *Authenticator {
 	dummy, _ := bcrypt.GenerateFromPassword([]byte(RandomString(20, alnumMixed)), BcryptCost)
-	return &Authenticator{store: store, box: box, policy: policy, now: now, dummy: dummy}
+	a := &Authenticator{store: store, box: box, policy: policy, now: now, dummy: dummy}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
 }
 
 func errBadCredentials() error {
@@ -72,11 +88,18 @@ func (a *Authenticator) identityFor(u core.User, method string, scopes []string)
 // Basic verifies a username and password as Quay accepts them on /v2/auth and
 // docker login: "$app" + app token, "$oauthtoken" + OAuth token,
 // "namespace+robot" + robot token, or a person's password (when direct login
-// is enabled). Every failure is core.CodeUnauthorized with one message.
+// is enabled). With LDAP (WithLDAP), people's passwords are checked by the
+// directory, never against local hashes. Every failure is
+// core.CodeUnauthorized with one message; with a rate limiter (WithLimiter),
+// an account or address that failed too often is core.CodeTooManyRequests.
 func (a *Authenticator) Basic(ctx context.Context, username, password string) (Identity, error) {
 	if username == "" || password == "" || len(username) > 300 || len(password) > 4096 {
 		return Identity{}, errBadCredentials()
 	}
+	return a.limited(ctx, username, func() (Identity, error) { return a.basic(ctx, username, password) })
+}
+
+func (a *Authenticator) basic(ctx context.Context, username, password string) (Identity, error) {
 	switch {
 	case username == "$app":
 		return a.appToken(ctx, password)
@@ -84,6 +107,8 @@ func (a *Authenticator) Basic(ctx context.Context, username, password string) (I
 		return a.OAuthToken(ctx, password)
 	case strings.Contains(username, "+"):
 		return a.robot(ctx, username, password)
+	case a.ldap != nil && a.policy.DirectLogin:
+		return a.ldapLogin(ctx, username, password)
 	}
 	u, err := a.store.User(ctx, username)
 	if err != nil || u.IsRobot() || !a.policy.DirectLogin {
@@ -107,7 +132,13 @@ func (a *Authenticator) robot(ctx context.Context, name, token string) (Identity
 		}
 		return Identity{}, err
 	}
-	if !u.IsRobot() || !u.Enabled || u.RobotTokenEnc == "" {
+	if !u.IsRobot() || !u.Enabled {
+		return Identity{}, errBadCredentials()
+	}
+	if a.fedKeys != nil && looksLikeJWT(token) {
+		return a.federatedRobot(ctx, u, token)
+	}
+	if u.RobotTokenEnc == "" {
 		return Identity{}, errBadCredentials()
 	}
 	want, err := a.box.Open(u.RobotTokenEnc)

@@ -88,3 +88,10 @@ type UploadLister interface {
 	// Uploads lists session ids whose last write is older than before.
 	Uploads(ctx context.Context, before time.Time) ([]string, error)
 }
+
+// Redirector is implemented by stores that can hand clients a short-lived
+// URL to download a blob directly (Quay's direct download), so the bytes
+// bypass the registry. An empty URL means "serve it yourself".
+type Redirector interface {
+	RedirectURL(ctx context.Context, d digest.Digest) (string, error)
+}

@@ -1,5 +1,5 @@
 // Package blob defines the content-addressed blob store contract (Store) and its
-// errors. Drivers live in sub-packages (fs, and later s3); blobtest holds the
+// errors. Drivers live in sub-packages (fs and s3); blobtest holds the
 // conformance suite every driver must pass.
 //
 // A driver verifies every byte it commits against the digest it is committed as,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"reflect"
 	"strconv"
@@ -31,6 +32,12 @@ type Config struct {
 	DBConnectionArgs map[string]string `yaml:"DB_CONNECTION_ARGS"`
 	// DBMaxConnections bounds the PostgreSQL connection pool per process.
 	DBMaxConnections int `yaml:"DB_MAX_CONNECTIONS"`
+	// Storage names the blob storage locations (Quay's
+	// DISTRIBUTED_STORAGE_CONFIG); empty means the filesystem under DATA_DIR.
+	Storage map[string]StorageLocation `yaml:"DISTRIBUTED_STORAGE_CONFIG"`
+	// StoragePreference orders the locations this process uses; the first is
+	// where it reads and writes (DISTRIBUTED_STORAGE_PREFERENCE).
+	StoragePreference []string `yaml:"DISTRIBUTED_STORAGE_PREFERENCE"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"LOG_LEVEL"`
 	// LogFormat is json or text.
@@ -74,6 +81,98 @@ type Config struct {
 	CreateNamespaceOnPush bool `yaml:"CREATE_NAMESPACE_ON_PUSH"`
 	// ShutdownTimeout bounds how long in-flight requests may run after SIGTERM.
 	ShutdownTimeout Duration `yaml:"SHUTDOWN_TIMEOUT"`
+	// FederationCAFile is a PEM bundle of CA certificates trusted, besides
+	// the system's, for the OIDC issuers of keyless robot federation.
+	FederationCAFile string `yaml:"FEDERATION_CA_FILE"`
+	// FederationAllowHTTPIssuers lets robot federation fetch keys from
+	// plain http issuers (for tests; keep it off in production).
+	FederationAllowHTTPIssuers bool `yaml:"FEDERATION_ALLOW_HTTP_ISSUERS"`
+
+	// AuthenticationType is Database (local passwords) or LDAP (people log
+	// in against the directory; robots and tokens stay local).
+	AuthenticationType string `yaml:"AUTHENTICATION_TYPE"`
+	// LDAP settings, as Quay's. LDAP_BASE_DN and LDAP_USER_RDN are lists of
+	// RDN pieces (["dc=example", "dc=org"]) or one DN string; the users are
+	// searched under LDAP_USER_RDN, then each LDAP_SECONDARY_USER_RDNS,
+	// below the base DN.
+	LDAPURI               string   `yaml:"LDAP_URI"`
+	LDAPBaseDN            DNPieces `yaml:"LDAP_BASE_DN"`
+	LDAPAdminDN           string   `yaml:"LDAP_ADMIN_DN"`
+	LDAPAdminPassword     string   `yaml:"LDAP_ADMIN_PASSWD"`
+	LDAPUserRDN           DNPieces `yaml:"LDAP_USER_RDN"`
+	LDAPSecondaryUserRDNs []string `yaml:"LDAP_SECONDARY_USER_RDNS"`
+	LDAPUIDAttr           string   `yaml:"LDAP_UID_ATTR"`
+	LDAPEmailAttr         string   `yaml:"LDAP_EMAIL_ATTR"`
+	LDAPMemberOfAttr      string   `yaml:"LDAP_MEMBEROF_ATTR"`
+	LDAPUserFilter        string   `yaml:"LDAP_USER_FILTER"`
+	LDAPSuperuserFilter   string   `yaml:"LDAP_SUPERUSER_FILTER"`
+	// LDAPCAFile is a PEM bundle of the CAs for ldaps:// and StartTLS;
+	// empty means the system's.
+	LDAPCAFile   string   `yaml:"LDAP_CA_FILE"`
+	LDAPStartTLS bool     `yaml:"LDAP_STARTTLS"`
+	LDAPTimeout  Duration `yaml:"LDAP_TIMEOUT"`
+
+	// Failed logins allowed per account and per source address within
+	// LOGIN_RATE_LIMIT_WINDOW before further attempts get 429; 0 turns a
+	// limit off. The counts are kept in the database (shared by replicas).
+	LoginRateLimitAccount int      `yaml:"LOGIN_RATE_LIMIT_ACCOUNT"`
+	LoginRateLimitAddress int      `yaml:"LOGIN_RATE_LIMIT_ADDRESS"`
+	LoginRateLimitWindow  Duration `yaml:"LOGIN_RATE_LIMIT_WINDOW"`
+	// TrustedProxies are the addresses or CIDR blocks of reverse proxies
+	// whose X-Forwarded-For header names the real client (for the
+	// per-address login limit). Empty: the connection's peer is the client.
+	TrustedProxies []string `yaml:"TRUSTED_PROXIES"`
+}
+
+// ParsePrefixes parses addresses ("10.0.0.1") and CIDR blocks ("10.0.0.0/8").
+func ParsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR block", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// DNPieces is a DN given as a list of RDN pieces (Quay's form) or as one
+// string.
+type DNPieces []string
+
+// UnmarshalYAML accepts a string or a list of strings.
+func (d *DNPieces) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var s string
+		if err := n.Decode(&s); err != nil {
+			return err
+		}
+		*d = DNPieces{s}
+		return nil
+	}
+	var l []string
+	if err := n.Decode(&l); err != nil {
+		return err
+	}
+	*d = l
+	return nil
+}
+
+// String joins the pieces into a DN.
+func (d DNPieces) String() string {
+	var parts []string
+	for _, p := range d {
+		if p = strings.Trim(strings.TrimSpace(p), ","); p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // Default returns the configuration `wharf serve` runs with when nothing is set.
@@ -92,6 +191,13 @@ func Default() Config {
 		AppSpecificTokens:       true,
 		UserInitialize:          true,
 		CreatePrivateRepoOnPush: true,
+		AuthenticationType:      "Database",
+		LDAPUIDAttr:             "uid",
+		LDAPEmailAttr:           "mail",
+		LDAPTimeout:             Duration(10 * time.Second),
+		LoginRateLimitAccount:   10,
+		LoginRateLimitAddress:   50,
+		LoginRateLimitWindow:    Duration(5 * time.Minute),
 	}
 }
 
@@ -185,11 +291,66 @@ func (c *Config) Validate() error {
 	if c.DBURI != "" && !strings.HasPrefix(c.DBURI, "postgres://") && !strings.HasPrefix(c.DBURI, "postgresql://") {
 		errs = append(errs, fmt.Errorf("DB_URI: only postgresql:// URIs are supported (leave it empty for SQLite)"))
 	}
+	if len(c.Storage) > 0 {
+		if _, _, err := c.PrimaryStorage(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if c.PreferredURLScheme != "http" && c.PreferredURLScheme != "https" {
 		errs = append(errs, fmt.Errorf("PREFERRED_URL_SCHEME %q: want http or https", c.PreferredURLScheme))
 	}
 	if c.DatabaseSecretKey != "" && len(c.DatabaseSecretKey) < 16 {
 		errs = append(errs, errors.New("DATABASE_SECRET_KEY must be at least 16 characters"))
 	}
+	switch c.AuthenticationType {
+	case "Database":
+	case "LDAP":
+		if !strings.HasPrefix(c.LDAPURI, "ldap://") && !strings.HasPrefix(c.LDAPURI, "ldaps://") {
+			errs = append(errs, fmt.Errorf("LDAP_URI %q: want ldap://host[:port] or ldaps://host[:port]", c.LDAPURI))
+		}
+		if c.LDAPBaseDN.String() == "" || c.LDAPAdminDN == "" || c.LDAPAdminPassword == "" {
+			errs = append(errs, errors.New("AUTHENTICATION_TYPE LDAP needs LDAP_BASE_DN, LDAP_ADMIN_DN and LDAP_ADMIN_PASSWD"))
+		}
+		if c.LDAPStartTLS && strings.HasPrefix(c.LDAPURI, "ldaps://") {
+			errs = append(errs, errors.New("LDAP_STARTTLS: an ldaps:// LDAP_URI is already encrypted"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("AUTHENTICATION_TYPE %q: want Database or LDAP", c.AuthenticationType))
+	}
+	if c.LoginRateLimitAccount < 0 || c.LoginRateLimitAddress < 0 {
+		errs = append(errs, errors.New("LOGIN_RATE_LIMIT_ACCOUNT and LOGIN_RATE_LIMIT_ADDRESS must not be negative"))
+	}
+	if (c.LoginRateLimitAccount > 0 || c.LoginRateLimitAddress > 0) && c.LoginRateLimitWindow <= 0 {
+		errs = append(errs, errors.New("LOGIN_RATE_LIMIT_WINDOW must be positive"))
+	}
+	if _, err := ParsePrefixes(c.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
+	}
 	return errors.Join(errs...)
+}
+
+// PrimaryStorage returns the storage location this process writes to: the
+// first of DISTRIBUTED_STORAGE_PREFERENCE, or the only configured one.
+func (c *Config) PrimaryStorage() (string, StorageLocation, error) {
+	name := ""
+	switch {
+	case len(c.StoragePreference) > 0:
+		name = c.StoragePreference[0]
+	case len(c.Storage) == 1:
+		for k := range c.Storage {
+			name = k
+		}
+	default:
+		return "", StorageLocation{}, errors.New("DISTRIBUTED_STORAGE_PREFERENCE must name a location when several are configured")
+	}
+	loc, ok := c.Storage[name]
+	if !ok {
+		return "", StorageLocation{}, fmt.Errorf("DISTRIBUTED_STORAGE_PREFERENCE names %q, which DISTRIBUTED_STORAGE_CONFIG does not define", name)
+	}
+	switch loc.Driver {
+	case DriverLocal, DriverS3:
+	default:
+		return "", StorageLocation{}, fmt.Errorf("storage location %q: unsupported driver %q (LocalStorage or S3Storage)", name, loc.Driver)
+	}
+	return name, loc, nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/wharfhq/wharf/internal/blob"
 	"github.com/wharfhq/wharf/internal/core"
 	"github.com/wharfhq/wharf/internal/oci"
 )
@@ -17,6 +18,18 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) erro
 	ctx := r.Context()
 	if _, err := h.meta.RepositoryBlob(ctx, rt.name, d); err != nil {
 		return err
+	}
+	if rd, ok := h.blobs.(blob.Redirector); ok && r.Method == http.MethodGet {
+		u, err := rd.RedirectURL(ctx, d)
+		if err != nil {
+			return err
+		}
+		if u != "" {
+			w.Header().Set("Docker-Content-Digest", string(d))
+			w.Header().Set("Location", u)
+			w.WriteHeader(http.StatusTemporaryRedirect)
+			return nil
+		}
 	}
 	f, info, err := h.blobs.Open(ctx, d)
 	if err != nil {

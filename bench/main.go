@@ -37,6 +37,7 @@ type options struct {
 	keep            bool
 	selfTest        bool
 	list            bool
+	backend         string
 }
 
 func main() {
@@ -53,6 +54,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (data, configs, server logs) instead of removing it")
 	flag.BoolVar(&o.selfTest, "wharf-as-distribution", false, "test the benchmark itself: run a second distribution registry in wharf's place")
 	flag.BoolVar(&o.list, "list", false, "list the workloads and exit")
+	flag.StringVar(&o.backend, "backend", "sqlite-fs", "wharf's backend: sqlite-fs (the embedded default) or postgres-s3 (a PostgreSQL server and a versitygw S3 server started for the run)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench [flags]\n\nflags:\n")
 		flag.PrintDefaults()
@@ -93,9 +95,13 @@ func run(o options) (int, error) {
 		return 1, err
 	}
 	var servers []*server
+	var cleanups []func()
 	defer func() {
 		for _, s := range servers {
 			s.stop()
+		}
+		for _, c := range cleanups {
+			c()
 		}
 		stop() // the servers are gone: a second Ctrl-C may now end the program
 		if o.keep {
@@ -111,7 +117,7 @@ func run(o options) (int, error) {
 	}()
 
 	e := &env{scale: o.scale, duration: o.duration}
-	targets, meta, err := startTargets(ctx, o, tmp, &servers)
+	targets, meta, err := startTargets(ctx, o, tmp, &servers, &cleanups)
 	if err != nil {
 		if ctx.Err() != nil {
 			return 130, err
@@ -237,7 +243,7 @@ func selectWorkloads(only string) ([]workload, error) {
 
 // startTargets connects to or starts wharf and distribution. Started servers are
 // appended to *servers (for cleanup) as soon as they run.
-func startTargets(ctx context.Context, o options, tmp string, servers *[]*server) ([]*target, []string, error) {
+func startTargets(ctx context.Context, o options, tmp string, servers *[]*server, cleanups *[]func()) ([]*target, []string, error) {
 	root, rootErr := repoRoot()
 	var meta []string
 	var distBin string
@@ -281,8 +287,23 @@ func startTargets(ctx context.Context, o options, tmp string, servers *[]*server
 		} else {
 			meta = append(meta, "wharf: prebuilt binary "+filepath.Base(bin))
 		}
+		configPath := ""
+		switch o.backend {
+		case "sqlite-fs":
+		case "postgres-s3":
+			logf("starting PostgreSQL and S3 for wharf")
+			cfg, stop, err := scaleOutBackend(ctx, tmp)
+			if err != nil {
+				return nil, nil, err
+			}
+			*cleanups = append(*cleanups, stop)
+			configPath = cfg
+		default:
+			return nil, nil, fmt.Errorf("-backend %q: want sqlite-fs or postgres-s3", o.backend)
+		}
+		meta = append(meta, "wharf backend: "+o.backend)
 		logf("starting wharf")
-		s, err := startWharf(ctx, "wharf", bin, tmp)
+		s, err := startWharf(ctx, "wharf", bin, tmp, configPath)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -111,7 +111,7 @@ const (
 )
 
 // startWharf runs `wharf serve` on a loopback port with a fresh data dir.
-func startWharf(ctx context.Context, name, bin, tmp string) (*server, error) {
+func startWharf(ctx context.Context, name, bin, tmp, configPath string) (*server, error) {
 	dir, err := os.MkdirTemp(tmp, name+"-")
 	if err != nil {
 		return nil, err
@@ -128,12 +128,16 @@ func startWharf(ctx context.Context, name, bin, tmp string) (*server, error) {
 	// Wharf always authenticates: create a superuser for the benchmark and
 	// send its credentials (Basic) with every request. Access logging is off
 	// (warn level), as it is for distribution.
-	create := exec.CommandContext(ctx, bin, "admin", "create-user", benchUser, "--superuser",
-		"--password", benchPassword, "--data", data)
+	args := []string{"--data", data}
+	if configPath != "" {
+		args = append(args, "--config", configPath)
+	}
+	create := exec.CommandContext(ctx, bin, append([]string{"admin", "create-user", benchUser, "--superuser",
+		"--password", benchPassword}, args...)...)
 	if out, err := create.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("creating the benchmark user: %v: %s", err, out)
 	}
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--data", data)
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr}, args...)...)
 	cmd.Env = append(os.Environ(), "WHARF_CREATE_NAMESPACE_ON_PUSH=true", "WHARF_LOG_LEVEL=warn")
 	return launch(ctx, name, cmd, dir, "http://"+benchUser+":"+benchPassword+"@"+addr)
 }

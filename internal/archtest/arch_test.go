@@ -32,9 +32,9 @@ var allowed = map[string][]string{
 var onlyImportedBy = map[string][]string{
 	"internal/config": {"cmd/wharf", "internal/app"},
 	"internal/app":    {"cmd/wharf"},
-	// Test helpers that start real servers: tests only.
-	"internal/pgtest":   {},
-	"internal/s3test":   {},
+	// Test helpers that start real servers: tests and the benchmark only.
+	"internal/pgtest":   {"bench"},
+	"internal/s3test":   {"bench"},
 	"internal/ldaptest": {},
 	"internal/oidctest": {},
 }

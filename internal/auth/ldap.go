@@ -367,6 +367,9 @@ func WithLDAP(l *LDAP, users UserProvisioner) Option {
 func (a *Authenticator) ldapLogin(ctx context.Context, username, password string) (Identity, error) {
 	du, err := a.ldap.Verify(ctx, username, password)
 	if err != nil {
+		if !core.IsCode(err, core.CodeUnauthorized) {
+			a.ldap.log.ErrorContext(ctx, "LDAP login", "username", username, "error", err)
+		}
 		return Identity{}, err
 	}
 	u, err := a.linkDirectoryUser(ctx, du)

@@ -376,25 +376,26 @@ func (h *Handler) authorizeIdentity(r *http.Request, id auth.Identity, rt route)
 	return nil
 }
 
-// ensureRepository creates a missing repository on push, attributed to the
-// caller, when they may create it (the token already said push is allowed).
-func (h *Handler) ensureRepository(ctx context.Context, name string) error {
+// newRepository describes the repository a push would create when it does
+// not exist yet (nil when it exists), attributed to the caller, after
+// checking they may create it (the token already said push is allowed).
+func (h *Handler) newRepository(ctx context.Context, name string) (*store.NewRepository, error) {
 	if _, err := h.meta.Repository(ctx, name); err == nil || !core.IsCode(err, core.CodeNameUnknown) {
-		return err
+		return nil, err
 	}
-	nr := store.NewRepository{FullName: name, Visibility: core.VisibilityPrivate}
+	nr := &store.NewRepository{FullName: name, Visibility: core.VisibilityPrivate}
 	if a := h.opts.Access; a != nil {
 		id, err := h.identity(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ns, _ := oci.SplitName(name)
 		ok, createNS, err := a.Authz.CanCreate(ctx, id, ns)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !ok {
-			return core.Errorf(core.CodeDenied, "you may not create repositories in %q", ns)
+			return nil, core.Errorf(core.CodeDenied, "you may not create repositories in %q", ns)
 		}
 		nr.CreatorID, nr.CreateNamespace = id.User.ID, createNS
 		if !a.PrivateOnPush {
@@ -403,7 +404,17 @@ func (h *Handler) ensureRepository(ctx context.Context, name string) error {
 	} else {
 		nr.CreateNamespace = true
 	}
-	_, err := h.meta.CreateRepository(ctx, nr)
+	return nr, nil
+}
+
+// ensureRepository creates a missing repository on push (see
+// newRepository).
+func (h *Handler) ensureRepository(ctx context.Context, name string) error {
+	nr, err := h.newRepository(ctx, name)
+	if err != nil || nr == nil {
+		return err
+	}
+	_, err = h.meta.CreateRepository(ctx, *nr)
 	if core.IsCode(err, core.CodeConflict) {
 		return nil // created concurrently
 	}

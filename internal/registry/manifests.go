@@ -98,9 +98,13 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt route) 
 	for _, c := range m.Manifests {
 		put.Children = append(put.Children, c.Digest)
 	}
-	if err := h.ensureRepository(r.Context(), rt.name); err != nil {
+	// A missing repository is created in the manifest's own transaction,
+	// so a rejected manifest leaves no empty repository behind.
+	create, err := h.newRepository(r.Context(), rt.name)
+	if err != nil {
 		return err
 	}
+	put.Create = create
 	if err := h.meta.PutManifest(r.Context(), put); err != nil {
 		return err
 	}

@@ -36,6 +36,9 @@ type PutManifest struct {
 	// AllowMissingBlobs accepts Blobs that are not linked to the repository;
 	// only the present ones are recorded as references.
 	AllowMissingBlobs bool
+	// Create, when set, creates the repository if it does not exist, in the
+	// same transaction (so a rejected push leaves no empty repository).
+	Create *NewRepository
 }
 
 // PutManifest stores a manifest, its references and its tags in one
@@ -43,8 +46,20 @@ type PutManifest struct {
 // is a no-op apart from tags.
 func (db *DB) PutManifest(ctx context.Context, m PutManifest) error {
 	return db.write(ctx, func(t *tx) error {
-		r, err := ensureRepo(ctx, t, m.Repository)
-		if err != nil {
+		r, err := getRepo(ctx, t, m.Repository)
+		switch {
+		case err == nil:
+		case core.IsCode(err, core.CodeNameUnknown) && m.Create != nil:
+			r, err = createRepo(ctx, t, *m.Create)
+			if err != nil {
+				return err
+			}
+		case core.IsCode(err, core.CodeNameUnknown):
+			r, err = ensureRepo(ctx, t, m.Repository)
+			if err != nil {
+				return err
+			}
+		default:
 			return err
 		}
 		present, err := linkedBlobs(ctx, t, r.ID, m.Blobs)

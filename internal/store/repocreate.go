@@ -29,40 +29,47 @@ func (db *DB) CreateRepository(ctx context.Context, nr NewRepository) (core.Repo
 		if _, err := getRepo(ctx, t, nr.FullName); err == nil {
 			return core.Errorf(core.CodeConflict, "repository %q already exists", nr.FullName)
 		}
-		if err := oci.ValidateName(nr.FullName); err != nil {
-			return err
-		}
-		nsName, name := oci.SplitName(nr.FullName)
-		ns, err := getNamespace(ctx, t, nsName)
-		if core.IsCode(err, core.CodeNotFound) && nr.CreateNamespace {
-			ns, err = createOrg(ctx, t, nsName, "", nr.CreatorID)
-		}
-		if err != nil {
-			return err
-		}
-		vis := nr.Visibility
-		if vis != core.VisibilityPublic {
-			vis = core.VisibilityPrivate
-		}
-		var id int64
-		if err := t.queryRow(ctx, `INSERT INTO repositories (namespace_id, name, full_name, visibility, state, description, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, ns.ID, name, nr.FullName, vis, core.RepoStateNormal, nr.Description, t.now).Scan(&id); err != nil {
-			return fmt.Errorf("create repository: %w", err)
-		}
-		if nr.CreatorID != 0 && ns.UserID != nr.CreatorID {
-			if err := setPermission(ctx, t, id, nr.CreatorID, 0, core.RoleAdmin); err != nil {
-				return err
-			}
-			if ns.IsOrg() {
-				if err := applyPrototypes(ctx, t, ns.ID, id, nr.CreatorID); err != nil {
-					return err
-				}
-			}
-		}
-		repo, err = getRepo(ctx, t, nr.FullName)
+		var err error
+		repo, err = createRepo(ctx, t, nr)
 		return err
 	})
 	return repo, err
+}
+
+// createRepo creates a repository (and, if asked, its namespace), gives the
+// creator admin and applies the organization's default permissions.
+func createRepo(ctx context.Context, t *tx, nr NewRepository) (core.Repository, error) {
+	if err := oci.ValidateName(nr.FullName); err != nil {
+		return core.Repository{}, err
+	}
+	nsName, name := oci.SplitName(nr.FullName)
+	ns, err := getNamespace(ctx, t, nsName)
+	if core.IsCode(err, core.CodeNotFound) && nr.CreateNamespace {
+		ns, err = createOrg(ctx, t, nsName, "", nr.CreatorID)
+	}
+	if err != nil {
+		return core.Repository{}, err
+	}
+	vis := nr.Visibility
+	if vis != core.VisibilityPublic {
+		vis = core.VisibilityPrivate
+	}
+	var id int64
+	if err := t.queryRow(ctx, `INSERT INTO repositories (namespace_id, name, full_name, visibility, state, description, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, ns.ID, name, nr.FullName, vis, core.RepoStateNormal, nr.Description, t.now).Scan(&id); err != nil {
+		return core.Repository{}, fmt.Errorf("create repository: %w", err)
+	}
+	if nr.CreatorID != 0 && ns.UserID != nr.CreatorID {
+		if err := setPermission(ctx, t, id, nr.CreatorID, 0, core.RoleAdmin); err != nil {
+			return core.Repository{}, err
+		}
+		if ns.IsOrg() {
+			if err := applyPrototypes(ctx, t, ns.ID, id, nr.CreatorID); err != nil {
+				return core.Repository{}, err
+			}
+		}
+	}
+	return getRepo(ctx, t, nr.FullName)
 }
 
 // RepositoryUpdate changes the fields that are set.

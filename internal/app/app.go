@@ -145,6 +145,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info("wharf listening", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir)
+	if n, err := a.db.CountUsers(ctx); err == nil && n == 0 {
+		a.log.Info("no users yet: create the first superuser with `wharf admin create-user NAME --superuser` or POST /api/v1/user/initialize")
+	}
 	var serveErr error
 	select {
 	case serveErr = <-errc:

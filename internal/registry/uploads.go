@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -135,11 +136,24 @@ func checkContentLength(r *http.Request) error {
 
 // session loads an upload session of the route's repository and its size.
 func (h *Handler) session(r *http.Request, rt route) (int64, error) {
-	if _, err := h.meta.Upload(r.Context(), rt.name, rt.arg); err != nil {
-		return 0, err
-	}
-	return h.blobs.UploadSize(r.Context(), rt.arg)
+	_, size, err := h.sessionInfo(r, rt)
+	return size, err
 }
+
+// sessionInfo is session with the session's record.
+func (h *Handler) sessionInfo(r *http.Request, rt route) (core.Upload, int64, error) {
+	u, err := h.meta.Upload(r.Context(), rt.name, rt.arg)
+	if err != nil {
+		return u, 0, err
+	}
+	size, err := h.blobs.UploadSize(r.Context(), rt.arg)
+	return u, size, err
+}
+
+// touchInterval is how stale a session's last-activity time may get before
+// a PATCH refreshes it; idle sessions expire after hours, so refreshing on
+// every chunk would cost a database write per chunk for nothing.
+const touchInterval = time.Minute
 
 func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, rt route) error {
 	size, err := h.session(r, rt)
@@ -190,7 +204,7 @@ func (h *Handler) appendBody(r *http.Request, id string, size int64) (int64, err
 }
 
 func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, rt route) error {
-	size, err := h.session(r, rt)
+	u, size, err := h.sessionInfo(r, rt)
 	if err != nil {
 		return err
 	}
@@ -204,8 +218,10 @@ func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, rt route) 
 		}
 		return err
 	}
-	if err := h.meta.TouchUpload(r.Context(), rt.arg); err != nil {
-		return err
+	if time.Since(u.UpdatedAt) > touchInterval {
+		if err := h.meta.TouchUpload(r.Context(), rt.arg); err != nil {
+			return err
+		}
 	}
 	writeUploadStatus(w, rt.name, rt.arg, n, http.StatusAccepted)
 	return nil

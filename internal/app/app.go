@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wharfhq/wharf/internal/api"
 	"github.com/wharfhq/wharf/internal/auth"
 	"github.com/wharfhq/wharf/internal/blob"
@@ -31,6 +33,8 @@ type App struct {
 	authn *auth.Authenticator
 	authz *auth.Authorizer
 	h     http.Handler
+
+	metrics *prometheus.Registry
 }
 
 // New opens the stores and builds the handlers.
@@ -110,7 +114,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	a.h = httpx.Wrap(log, withClientAddr(cfg, mux))
+	promReg, httpMetrics := newMetrics(db)
+	a.metrics = promReg
+	if cfg.MetricsListenAddress == "" {
+		mux.Handle("GET /metrics", metricsHandler(promReg))
+	}
+	a.h = httpx.Wrap(log, httpMetrics, withClientAddr(cfg, mux))
 	return a, nil
 }
 
@@ -142,6 +151,19 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); expirer.Run(workCtx, 10*time.Minute) }()
 
+	if a.cfg.MetricsListenAddress != "" {
+		mln, err := net.Listen("tcp", a.cfg.MetricsListenAddress)
+		if err != nil {
+			ln.Close()
+			stopWork()
+			wg.Wait()
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		msrv := &http.Server{Handler: metricsHandler(a.metrics), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		a.log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info("wharf listening", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir)

@@ -38,6 +38,9 @@ type Config struct {
 	// StoragePreference orders the locations this process uses; the first is
 	// where it reads and writes (DISTRIBUTED_STORAGE_PREFERENCE).
 	StoragePreference []string `yaml:"DISTRIBUTED_STORAGE_PREFERENCE"`
+	// MetricsListenAddress serves Prometheus /metrics on a separate address;
+	// empty serves /metrics on the main listener.
+	MetricsListenAddress string `yaml:"METRICS_LISTEN_ADDRESS"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"LOG_LEVEL"`
 	// LogFormat is json or text.

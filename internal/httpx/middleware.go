@@ -64,10 +64,14 @@ func (r *countingReader) Read(p []byte) (int, error) {
 }
 
 // Wrap adds a request id (X-Request-Id), panic recovery and one access log line
-// per request.
-func Wrap(log *slog.Logger, next http.Handler) http.Handler {
+// per request, and records metrics when m is not nil.
+func Wrap(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		var class string
+		if m != nil {
+			class, start = m.begin(r)
+		}
 		id := r.Header.Get("X-Request-Id")
 		if id == "" || len(id) > 64 {
 			id = newID()
@@ -87,6 +91,13 @@ func Wrap(log *slog.Logger, next http.Handler) http.Handler {
 					sw.WriteHeader(http.StatusInternalServerError)
 					_, _ = io.WriteString(sw, `{"errors":[{"code":"UNKNOWN","message":"internal server error"}]}`)
 				}
+			}
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			if m != nil {
+				m.end(r, class, start, status, body.n, sw.bytes)
 			}
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("request_id", id),

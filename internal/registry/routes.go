@@ -75,3 +75,25 @@ func parseRoute(path string) route {
 	}
 	return route{}
 }
+
+// RouteClass names the kind of /v2/ endpoint a path is, for metrics: base,
+// catalog, tags, manifest, blob, upload, referrers or unknown.
+func RouteClass(path string) string {
+	switch parseRoute(path).kind {
+	case routeBase:
+		return "base"
+	case routeCatalog:
+		return "catalog"
+	case routeTags:
+		return "tags"
+	case routeManifest:
+		return "manifest"
+	case routeBlob:
+		return "blob"
+	case routeUploadStart, routeUpload:
+		return "upload"
+	case routeReferrers:
+		return "referrers"
+	}
+	return "unknown"
+}

@@ -31,6 +31,7 @@ type DB struct {
 	w       *sql.DB // writes (a single connection on SQLite)
 	r       *sql.DB // reads
 	now     func() time.Time
+	jobs    JobInserter // nil: jobs are not enqueued
 
 	// Prepared statements of the read pool by query text: SQLite otherwise
 	// parses every statement on every call.
@@ -51,6 +52,9 @@ type Options struct {
 	Now func() time.Time
 	// MaxReaders bounds concurrent read connections (SQLite). Default 8.
 	MaxReaders int
+	// Jobs enqueues background jobs in write transactions (internal/jobs);
+	// nil for tools that open the store alone.
+	Jobs JobInserter
 }
 
 // OpenSQLite opens (creating if needed) a SQLite database file in WAL mode with
@@ -93,7 +97,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	db := &DB{dialect: SQLite, w: w, r: r, now: opts.Now,
+	db := &DB{dialect: SQLite, w: w, r: r, now: opts.Now, jobs: opts.Jobs,
 		reqs: make(chan *writeReq, 256), closing: make(chan struct{}), writerDone: make(chan struct{})}
 	if db.now == nil {
 		db.now = time.Now
@@ -138,6 +142,7 @@ func (db *DB) nowMs() int64 { return db.now().UnixMilli() }
 // tx is a transaction with '?' placeholders rebound for the dialect.
 type tx struct {
 	q       queryer
+	conn    *sql.Conn  // the connection of q on PostgreSQL write transactions
 	stmts   *stmtCache // prepared statements of the pool q belongs to (nil: none)
 	dialect Dialect
 	now     int64 // transaction timestamp, Unix ms
@@ -260,11 +265,23 @@ func (db *DB) runOnce(ctx context.Context, pool *sql.DB, readOnly bool, fn func(
 	if readOnly && db.dialect == Postgres {
 		opts = &sql.TxOptions{ReadOnly: true}
 	}
-	sqlTx, err := pool.BeginTx(ctx, opts)
+	// On PostgreSQL the transaction runs on a connection taken explicitly,
+	// so that a JobInserter can reach the driver's connection (JobTx.Conn).
+	var conn *sql.Conn
+	begin := pool.BeginTx
+	if db.dialect == Postgres {
+		c, err := pool.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		defer c.Close()
+		conn, begin = c, c.BeginTx
+	}
+	sqlTx, err := begin(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &tx{q: sqlTx, stmts: db.writeStmtCache(), dialect: db.dialect, now: db.nowMs(), write: !readOnly}
+	t := &tx{q: sqlTx, conn: conn, stmts: db.writeStmtCache(), dialect: db.dialect, now: db.nowMs(), write: !readOnly}
 	if err := fn(t); err != nil {
 		_ = sqlTx.Rollback()
 		return err
@@ -294,4 +311,13 @@ func rebind(d Dialect, q string) string {
 		b.WriteByte(q[i])
 	}
 	return b.String()
+}
+
+// Pools returns the connection pools by role ("read", "write"; one pool
+// serves both on PostgreSQL), for pool statistics.
+func (db *DB) Pools() map[string]*sql.DB {
+	if db.r == db.w {
+		return map[string]*sql.DB{"main": db.w}
+	}
+	return map[string]*sql.DB{"read": db.r, "write": db.w}
 }

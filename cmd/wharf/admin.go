@@ -44,6 +44,9 @@ func admin(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 		usage(stderr)
 		return 2
 	}
+	if args[0] == "vulndb" {
+		return adminVulndb(args[1:], stdout, stderr, getenv)
+	}
 	fs := flag.NewFlagSet("admin "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cf := addCommonFlags(fs, getenv)

@@ -1,7 +1,7 @@
 // Command wharf is the Wharf container registry: one binary that serves the OCI
 // distribution API and runs its background work.
 //
-//	wharf serve [--listen HOST:PORT] [--data DIR] [--config FILE]
+//	wharf serve [--listen HOST:PORT] [--data DIR] [--config FILE] [--role all|web|worker]
 //	wharf version
 package main
 
@@ -30,9 +30,11 @@ func main() {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  wharf serve [--listen HOST:PORT] [--data DIR] [--config FILE]
+  wharf serve [--listen HOST:PORT] [--data DIR] [--config FILE] [--role all|web|worker]
   wharf admin create-user NAME [--superuser] [--email E] [--password P] [--data DIR] [--config FILE]
   wharf admin rotate-keys [--data DIR] [--config FILE]
+  wharf admin vulndb import PATH... [--data DIR] [--config FILE]   (OSV/Debian tracker/CSAF JSON files, directories, zip archives)
+  wharf admin vulndb rescan [--data DIR] [--config FILE]
   wharf version
 `)
 }
@@ -73,6 +75,7 @@ func buildVersion() string {
 // commonFlags are the flags every command that opens the data shares.
 type commonFlags struct {
 	config, listen, data *string
+	role                 *string // serve only
 }
 
 func addCommonFlags(fs *flag.FlagSet, getenv func(string) string) commonFlags {
@@ -99,6 +102,9 @@ func loadConfig(f commonFlags, stderr io.Writer, getenv func(string) string) (co
 	if *f.data != "" {
 		cfg.DataDir = *f.data
 	}
+	if f.role != nil && *f.role != "" {
+		cfg.Role = *f.role
+	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(stderr, "wharf: invalid configuration:", err)
 		return cfg, false
@@ -110,6 +116,7 @@ func serve(args []string, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cf := addCommonFlags(fs, getenv)
+	cf.role = fs.String("role", "", "what this process does: all, web (HTTP; enqueues background jobs) or worker (works them; health checks only) (ROLE)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

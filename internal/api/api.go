@@ -31,6 +31,17 @@ type Options struct {
 	AppTokenExpiration time.Duration
 	// SessionLifetime is how long a sign-in lasts (default 12h).
 	SessionLifetime time.Duration
+	// TagExpirationOptions are the time-machine windows a namespace may
+	// choose (TAG_EXPIRATION_OPTIONS) and TagExpirationDefault the window
+	// of those that chose none (DEFAULT_TAG_EXPIRATION). Without options,
+	// Quay's defaults apply: 0s, 1d, 1w, 2w, 4w and 2w.
+	TagExpirationOptions []time.Duration
+	TagExpirationDefault time.Duration
+	// OIDC is OIDC login for people (oidc.go); nil when no provider is set.
+	OIDC *auth.OIDCLogin
+	// Security serves the vulnerability reports of the built-in scanner
+	// (security.go); nil when FEATURE_SECURITY_SCANNER is off.
+	Security SecurityReports
 }
 
 // Handler serves /api/v1/.
@@ -49,6 +60,11 @@ type Handler struct {
 func New(db *store.DB, authn *auth.Authenticator, authz *auth.Authorizer, box *auth.Box, log *slog.Logger, opts Options) *Handler {
 	if opts.SessionLifetime <= 0 {
 		opts.SessionLifetime = 12 * time.Hour
+	}
+	if len(opts.TagExpirationOptions) == 0 {
+		day := 24 * time.Hour
+		opts.TagExpirationOptions = []time.Duration{0, day, 7 * day, 14 * day, 28 * day}
+		opts.TagExpirationDefault = 14 * day
 	}
 	h := &Handler{db: db, authn: authn, authz: authz, box: box, log: log, opts: opts, now: time.Now}
 	h.routes()
@@ -69,6 +85,11 @@ func (h *Handler) routes() {
 	h.prototypeRoutes()
 	h.appTokenRoutes()
 	h.applicationRoutes()
+	h.tagRoutes()
+	h.immutabilityRoutes()
+	h.registryStateRoutes()
+	h.oidcRoutes()
+	h.securityRoutes()
 }
 
 func (h *Handler) baseURL(r *http.Request) string {
@@ -104,8 +125,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, errNotFound("no such endpoint"))
 		return
 	}
-	fn, p, found := h.rt.match(r.Method, path)
-	if fn == nil {
+	rte, p, found := h.rt.match(r.Method, path)
+	if rte == nil {
 		if found {
 			writeJSON(w, http.StatusMethodNotAllowed, apiError{Status: 405, ErrorMessage: "method not allowed", Detail: "method not allowed",
 				ErrorType: "invalid_request", Title: "method_not_allowed", Type: h.baseURL(r) + "/api/v1/error/invalid_request"})
@@ -114,13 +135,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, errNotFound("no such endpoint"))
 		return
 	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !rte.readOnlyOK {
+		// Quay refuses every API write while the registry is read-only.
+		if err := h.authz.RegistryWritable(r.Context()); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+	}
 	id, err := h.authenticate(r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
-	if err := fn(w, r, p); err != nil {
+	if err := rte.h(w, r, p); err != nil {
 		h.writeError(w, r, err)
 	}
 }

@@ -41,6 +41,11 @@ var errorTable = map[core.Code]errorRow{
 	core.CodeUnsupported:     {http.StatusNotFound, "not_found", "not_found"},
 	core.CodeTooManyRequests: {http.StatusTooManyRequests, "exceeds_rate_limit", "too_many_requests"},
 	core.CodeUnavailable:     {http.StatusServiceUnavailable, "downstream_issue", "unavailable"},
+	core.CodeTagImmutable:    {http.StatusConflict, "tag_immutable", "tag_immutable"},
+	core.CodeTagExpired:      {http.StatusNotFound, "not_found", "not_found"},
+	// Quay answers API writes to a read-only registry or to a repository
+	// that is not NORMAL with 503.
+	core.CodeReadOnly: {http.StatusServiceUnavailable, "read_only", "read_only"},
 }
 
 // Errors the handlers return.
@@ -63,7 +68,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 			}
 		}
 	}
-	if row.status >= 500 {
+	if row.status >= 500 && !core.IsCode(err, core.CodeReadOnly) {
 		h.log.ErrorContext(r.Context(), "api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	body := apiError{

@@ -4,8 +4,10 @@ import (
 	"context"
 	"net/http"
 	"net/mail"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/wharfhq/wharf/internal/auth"
 	"github.com/wharfhq/wharf/internal/core"
@@ -23,11 +25,6 @@ func (h *Handler) organizationRoutes() {
 	h.rt.handle("DELETE", "/organization/{orgname}/members/{membername}", h.removeOrganizationMember)
 	h.rt.handle("GET", "/organization/{orgname}/collaborators", h.listOrganizationCollaborators)
 }
-
-// Quay's fixed values for settings Wharf does not have.
-const (
-	orgTagExpirationSeconds = 1209600 // two weeks
-)
 
 // scopedOrgRole is the caller's team role in an organization (admin, creator,
 // member or "") as its OAuth scopes allow it, as Quay's
@@ -219,7 +216,11 @@ func (h *Handler) organizationView(ctx context.Context, id auth.Identity, org co
 	if isAdmin {
 		v["invoice_email"] = false
 		v["invoice_email_address"] = nil
-		v["tag_expiration_s"] = orgTagExpirationSeconds
+		window, err := h.namespaceWindow(ctx, org.Name)
+		if err != nil {
+			return nil, err
+		}
+		v["tag_expiration_s"] = int64(window.Seconds())
 		v["is_free_account"] = true
 	}
 	return v, nil
@@ -257,8 +258,14 @@ func (h *Handler) updateOrganization(w http.ResponseWriter, r *http.Request, p p
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if req.TagExpirationS != nil && *req.TagExpirationS < 0 {
-		return errInvalid("tag_expiration_s must not be negative")
+	if req.TagExpirationS != nil {
+		secs := *req.TagExpirationS
+		if secs < 0 || secs > 1<<32 || !slices.Contains(h.opts.TagExpirationOptions, time.Duration(secs)*time.Second) {
+			return errInvalid("Invalid tag expiration option")
+		}
+		if err := h.db.SetNamespaceTagExpiration(r.Context(), org.Name, *req.TagExpirationS); err != nil {
+			return err
+		}
 	}
 	email := req.ContactEmail
 	if email == nil {

@@ -158,7 +158,11 @@ func (h *Handler) getRepository(w http.ResponseWriter, r *http.Request, p params
 	v["is_starred"] = false
 	v["status_token"] = ""
 	v["trust_enabled"] = false
-	v["tag_expiration_s"] = 1209600
+	window, err := h.namespaceWindow(r.Context(), repo.Namespace)
+	if err != nil {
+		return err
+	}
+	v["tag_expiration_s"] = int64(window.Seconds())
 	v["can_write"] = core.RoleRank(role) >= core.RoleRank(core.RoleWrite)
 	v["can_admin"] = role == core.RoleAdmin
 	if q := r.URL.Query().Get("includeTags"); q != "false" {

@@ -20,6 +20,9 @@ type route struct {
 	segs     []string
 	literals int
 	h        handlerFunc
+	// readOnlyOK keeps a non-GET route working while the registry is
+	// read-only (signing in and out, the switch itself).
+	readOnlyOK bool
 }
 
 type router struct {
@@ -37,6 +40,13 @@ func (rt *router) handle(method, pattern string, h handlerFunc) {
 	rt.routes = append(rt.routes, route{method: method, segs: segs, literals: lit, h: h})
 }
 
+// handleReadOnlyOK registers a route that keeps working while the registry
+// is read-only.
+func (rt *router) handleReadOnlyOK(method, pattern string, h handlerFunc) {
+	rt.handle(method, pattern, h)
+	rt.routes[len(rt.routes)-1].readOnlyOK = true
+}
+
 // sort puts routes with more literal segments first, so
 // /repository/{repo}/permissions/user/{u} wins over /repository/{repo}.
 func (rt *router) sort() {
@@ -46,12 +56,13 @@ func (rt *router) sort() {
 // match finds the handler for a path (already stripped of its /api/v1
 // prefix). found reports whether any route matched the path with another
 // method.
-func (rt *router) match(method, path string) (h handlerFunc, p params, pathFound bool) {
+func (rt *router) match(method, path string) (r *route, p params, pathFound bool) {
 	segs := strings.Split(strings.Trim(path, "/"), "/")
-	for _, r := range rt.routes {
+	for i := range rt.routes {
+		r := &rt.routes[i]
 		if p, ok := matchSegs(r.segs, segs); ok {
 			if r.method == method {
-				return r.h, p, true
+				return r, p, true
 			}
 			pathFound = true
 		}

@@ -10,8 +10,8 @@ import (
 const sessionCookie = "wharf_session"
 
 func (h *Handler) sessionRoutes() {
-	h.rt.handle("POST", "/signin", h.signin)
-	h.rt.handle("POST", "/signout", h.signout)
+	h.rt.handleReadOnlyOK("POST", "/signin", h.signin)
+	h.rt.handleReadOnlyOK("POST", "/signout", h.signout)
 	h.rt.handle("GET", "/csrf_token", h.csrfToken)
 }
 

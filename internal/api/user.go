@@ -39,6 +39,10 @@ func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, _ params) erro
 		orgViews = append(orgViews, map[string]any{"name": o.Name, "avatar": avatar(o.Name, "org"), "is_org_admin": admin, "can_create_repo": true, "public": false})
 	}
 	u := id.User
+	window, err := h.namespaceWindow(r.Context(), u.Username)
+	if err != nil {
+		return err
+	}
 	v := map[string]any{
 		"anonymous":        false,
 		"username":         u.Username,
@@ -48,7 +52,7 @@ func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, _ params) erro
 		"organizations":    orgViews,
 		"logins":           []any{},
 		"can_create_repo":  true,
-		"tag_expiration_s": 1209600,
+		"tag_expiration_s": int64(window.Seconds()),
 		"invoice_email":    false,
 		"prompts":          []any{},
 		"company":          "",

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,9 +15,11 @@ import (
 	"github.com/wharfhq/wharf/internal/auth"
 	"github.com/wharfhq/wharf/internal/blob"
 	"github.com/wharfhq/wharf/internal/config"
-	"github.com/wharfhq/wharf/internal/gc"
+	"github.com/wharfhq/wharf/internal/core"
 	"github.com/wharfhq/wharf/internal/httpx"
+	"github.com/wharfhq/wharf/internal/jobs"
 	"github.com/wharfhq/wharf/internal/registry"
+	"github.com/wharfhq/wharf/internal/scanner"
 	"github.com/wharfhq/wharf/internal/store"
 )
 
@@ -27,6 +28,7 @@ type App struct {
 	cfg   config.Config
 	log   *slog.Logger
 	db    *store.DB
+	jobs  *jobs.Queue
 	blobs blob.Store
 	box   *auth.Box
 	keys  *auth.Keys
@@ -35,6 +37,8 @@ type App struct {
 	h     http.Handler
 
 	metrics *prometheus.Registry
+	// scanner is the built-in vulnerability scanner (scanner.go).
+	scanner *scanner.Service
 }
 
 // New opens the stores and builds the handlers.
@@ -42,16 +46,29 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
-	db, err := openDB(ctx, cfg)
+	// The job queue opens first: the store enqueues jobs in its own
+	// transactions.
+	queue, err := openJobs(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
+	db, err := openDB(ctx, cfg, queue)
+	if err != nil {
+		queue.Close()
+		return nil, err
+	}
+	built := false
+	defer func() {
+		if !built {
+			queue.Close()
+		}
+	}()
 	blobs, err := openBlobs(cfg)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, db: db, blobs: blobs}
+	a := &App{cfg: cfg, log: log, db: db, jobs: queue, blobs: blobs}
 	box, err := secretBox(cfg)
 	if err != nil {
 		db.Close()
@@ -67,11 +84,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	// Robots may log in with tokens from the federation exchange.
 	loginOpts = append(loginOpts, auth.WithFederatedTokens(a.keys, cfg.ServerHostname))
 	a.authn = auth.NewAuthenticator(db, box, auth.Policy{
-		DirectLogin: cfg.DirectLogin, AppTokens: cfg.AppSpecificTokens, SuperUsers: cfg.SuperUsers,
+		DirectLogin: directLogin(cfg), AppTokens: cfg.AppSpecificTokens, SuperUsers: cfg.SuperUsers,
 	}, time.Now, loginOpts...)
 	a.authz = auth.NewAuthorizer(db, auth.AccessPolicy{
 		AnonymousAccess: cfg.AnonymousAccess, SuperusersFullAccess: cfg.SuperusersFullAccess,
-		CreateNamespaceOnPush: cfg.CreateNamespaceOnPush,
+		CreateNamespaceOnPush: cfg.CreateNamespaceOnPush, ReadOnly: cfg.RegistryState == core.RegistryStateReadOnly,
 	})
 	// Create the first signing key now rather than on the first login.
 	if _, err := a.keys.JWKS(ctx); err != nil {
@@ -83,7 +100,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	reg := registry.New(db, blobs, log, registry.Options{MaxBlobSize: cfg.MaxBlobSizeBytes,
 		AllowSparseManifests: cfg.AllowSparseManifests, Access: access})
 	mux := http.NewServeMux()
-	mux.Handle("/v2/", reg)
+	if err := a.newScanner(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	mux.Handle("/v2/", a.scanOnPush(reg))
 	mux.Handle("/v2", reg)
 	mux.Handle("/v2/auth", reg.TokenHandler())
 	mux.Handle("GET /.well-known/jwks.json", reg.JWKSHandler())
@@ -95,11 +116,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	mux.Handle("/oauth2/federation/robot/token", api.NewFederationTokenHandler(fed, log, cfg.ServerHostname))
-	mux.Handle("/api/v1/", api.New(db, a.authn, a.authz, box, log, api.Options{
+	oidc, err := oidcLogin(cfg, db, box, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	apiHandler := api.New(db, a.authn, a.authz, box, log, api.Options{
 		Hostname: cfg.ServerHostname, Scheme: cfg.PreferredURLScheme, UserCreation: cfg.UserCreation && localAccounts(cfg),
-		UserInitialize: cfg.UserInitialize && localAccounts(cfg), DirectLogin: cfg.DirectLogin, AppTokens: cfg.AppSpecificTokens,
-		AppTokenExpiration: cfg.AppSpecificTokenExpiration.Std(),
-	}))
+		UserInitialize: cfg.UserInitialize && localAccounts(cfg), DirectLogin: directLogin(cfg), AppTokens: cfg.AppSpecificTokens,
+		AppTokenExpiration: cfg.AppSpecificTokenExpiration.Std(), OIDC: oidc, Security: a.securityReports(),
+		TagExpirationOptions: tagExpirationOptions(cfg), TagExpirationDefault: cfg.DefaultTagExpiration.Std(),
+	})
+	mux.Handle("/api/v1/", apiHandler)
+	// OIDC login in the browser (/oauth2/{provider}/authorize, /callback).
+	oauth2 := apiHandler.OAuth2Handler()
+	mux.Handle("GET /oauth2/{provider}/authorize", oauth2)
+	mux.Handle("GET /oauth2/{provider}/callback", oauth2)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
@@ -119,7 +151,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if cfg.MetricsListenAddress == "" {
 		mux.Handle("GET /metrics", metricsHandler(promReg))
 	}
-	a.h = httpx.Wrap(log, httpMetrics, withClientAddr(cfg, mux))
+	var root http.Handler = mux
+	if cfg.Role == config.RoleWorker {
+		root = workerOnly(mux)
+	}
+	a.h = httpx.Wrap(log, httpMetrics, withClientAddr(cfg, root))
+	built = true
 	return a, nil
 }
 
@@ -145,18 +182,30 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
-	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	expirer := &gc.UploadExpirer{Meta: a.db, Blobs: a.blobs, Log: a.log, MaxIdle: a.cfg.BlobUploadExpiration.Std(), Now: time.Now}
-	wg.Add(1)
-	go func() { defer wg.Done(); expirer.Run(workCtx, 10*time.Minute) }()
+	// Background work runs as jobs, on the processes whose role works them.
+	var runner *jobs.Runner
+	if a.cfg.Role != config.RoleWeb {
+		r, err := a.jobs.Start(ctx, a.workers())
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		runner = r
+	}
+	defer a.startScanner(ctx)()
+	stopWork := func() {
+		if runner != nil {
+			if err := runner.Stop(context.WithoutCancel(ctx)); err != nil {
+				a.log.Warn("stopping background jobs", "err", err)
+			}
+		}
+	}
 
 	if a.cfg.MetricsListenAddress != "" {
 		mln, err := net.Listen("tcp", a.cfg.MetricsListenAddress)
 		if err != nil {
 			ln.Close()
 			stopWork()
-			wg.Wait()
 			return fmt.Errorf("metrics listener: %w", err)
 		}
 		msrv := &http.Server{Handler: metricsHandler(a.metrics), ReadHeaderTimeout: 10 * time.Second}
@@ -166,7 +215,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	a.log.Info("wharf listening", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir)
+	a.log.Info("wharf listening", "addr", ln.Addr().String(), "role", a.cfg.Role, "data_dir", a.cfg.DataDir)
 	if n, err := a.db.CountUsers(ctx); err == nil && n == 0 {
 		a.log.Info("no users yet: create the first superuser with `wharf admin create-user NAME --superuser` or POST /api/v1/user/initialize")
 	}
@@ -183,12 +232,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	stopWork()
-	wg.Wait()
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
 	return serveErr
 }
 
-// Close releases the stores.
-func (a *App) Close() error { return a.db.Close() }
+// Close releases the stores and the job queue.
+func (a *App) Close() error { return errors.Join(a.db.Close(), a.jobs.Close()) }

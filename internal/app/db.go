@@ -12,16 +12,17 @@ import (
 )
 
 // openDB opens SQLite in the data directory, or PostgreSQL when DB_URI is
-// set (with DB_CONNECTION_ARGS as connection parameters).
-func openDB(ctx context.Context, cfg config.Config) (*store.DB, error) {
+// set (with DB_CONNECTION_ARGS as connection parameters). Store changes that
+// cause background work enqueue it with jobs.
+func openDB(ctx context.Context, cfg config.Config, jobs store.JobInserter) (*store.DB, error) {
 	if cfg.DBURI == "" {
-		return store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "wharf.db"), store.Options{})
+		return store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "wharf.db"), store.Options{Jobs: jobs})
 	}
 	dsn, err := postgresDSN(cfg.DBURI, cfg.DBConnectionArgs)
 	if err != nil {
 		return nil, err
 	}
-	return store.OpenPostgres(ctx, dsn, store.PostgresOptions{MaxConns: cfg.DBMaxConnections})
+	return store.OpenPostgres(ctx, dsn, store.PostgresOptions{Options: store.Options{Jobs: jobs}, MaxConns: cfg.DBMaxConnections})
 }
 
 // postgresDSN adds connection arguments to the URI's query.

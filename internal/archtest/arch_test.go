@@ -25,6 +25,9 @@ var allowed = map[string][]string{
 	"internal/registry": {"internal/core", "internal/oci", "internal/blob", "internal/store", "internal/auth", "internal/httpx"},
 	"internal/api":      {"internal/core", "internal/oci", "internal/store", "internal/auth", "internal/httpx"},
 	"internal/gc":       {"internal/core", "internal/oci", "internal/blob", "internal/store"},
+	"internal/vulndb":   {},
+	"internal/scanner":  {"internal/core", "internal/oci", "internal/blob", "internal/store", "internal/vulndb"},
+	"internal/jobs":     {"internal/core", "internal/store"},
 	"internal/config":   {},
 }
 
@@ -32,6 +35,8 @@ var allowed = map[string][]string{
 var onlyImportedBy = map[string][]string{
 	"internal/config": {"cmd/wharf", "internal/app"},
 	"internal/app":    {"cmd/wharf"},
+	// The queue is wired by app; workers (gc, ...) get plain functions.
+	"internal/jobs": {"internal/app"},
 	// Test helpers that start real servers: tests and the benchmark only.
 	"internal/pgtest":   {"bench"},
 	"internal/s3test":   {"bench"},

@@ -14,6 +14,7 @@ type AccessStore interface {
 	RepositoryAccess(ctx context.Context, userID int64, repo string) (store.Access, error)
 	NamespaceRole(ctx context.Context, userID int64, namespace string) (string, error)
 	Namespace(ctx context.Context, name string) (core.Namespace, error)
+	RegistryState(ctx context.Context) (string, error)
 }
 
 // AccessPolicy is the part of the configuration that shapes authorization.
@@ -27,6 +28,9 @@ type AccessPolicy struct {
 	// CreateNamespaceOnPush creates a missing namespace as an organization
 	// when a person pushes to it (CREATE_NAMESPACE_ON_PUSH).
 	CreateNamespaceOnPush bool
+	// ReadOnly makes the whole registry refuse writes (REGISTRY_STATE:
+	// readonly), whatever the switch in the database says.
+	ReadOnly bool
 }
 
 // Authorizer makes access decisions.
@@ -176,6 +180,14 @@ func (z *Authorizer) RepositoryActions(ctx context.Context, id Identity, repo st
 		}
 	}
 	writable := !exists || r.State == core.RepoStateNormal
+	if writable && (slices.Contains(requested, ActionPush) || slices.Contains(requested, ActionDelete)) {
+		if err := z.RegistryWritable(ctx); err != nil {
+			if !core.IsCode(err, core.CodeReadOnly) {
+				return nil, err
+			}
+			writable = false
+		}
+	}
 	granted := []string{}
 	for _, act := range requested {
 		var ok bool
@@ -192,4 +204,62 @@ func (z *Authorizer) RepositoryActions(ctx context.Context, id Identity, repo st
 		}
 	}
 	return granted, nil
+}
+
+// RegistryWritable returns a core.CodeReadOnly error when the whole registry
+// refuses writes: REGISTRY_STATE is readonly in the configuration, or a
+// superuser switched it through the API (stored in the database, so every
+// replica sees it). Reads continue.
+func (z *Authorizer) RegistryWritable(ctx context.Context) error {
+	if z.policy.ReadOnly {
+		return errRegistryReadOnly()
+	}
+	st, err := z.store.RegistryState(ctx)
+	if err != nil {
+		return err
+	}
+	if st == core.RegistryStateReadOnly {
+		return errRegistryReadOnly()
+	}
+	return nil
+}
+
+func errRegistryReadOnly() error {
+	return core.Errorf(core.CodeReadOnly,
+		"System is currently read-only. Pulls will succeed but all write operations are currently suspended.")
+}
+
+// RepositoryWritable returns a core.CodeReadOnly error when a repository's
+// state refuses writes (READ_ONLY, or MIRROR: only the mirror writes there).
+func RepositoryWritable(r core.Repository) error {
+	switch r.State {
+	case core.RepoStateNormal, "":
+		return nil
+	case core.RepoStateMirror:
+		return core.Errorf(core.CodeReadOnly, "%s is a mirror: only the mirror writes to it", r.FullName)
+	default:
+		return core.Errorf(core.CodeReadOnly, "%s is in read-only mode.", r.FullName)
+	}
+}
+
+// WriteRefusal explains why a caller whose role lets them write to a
+// repository may not write now: the registry or the repository is read-only
+// (core.CodeReadOnly). It returns nil when nothing but the caller's role
+// stands in the way, so callers without the role learn nothing about the
+// repository's state.
+func (z *Authorizer) WriteRefusal(ctx context.Context, id Identity, repo string) error {
+	role, r, err := z.RepoRole(ctx, id, repo)
+	if err != nil {
+		if core.IsCode(err, core.CodeNameUnknown) {
+			return z.RegistryWritable(ctx)
+		}
+		return err
+	}
+	if core.RoleRank(role) < core.RoleRank(core.RoleWrite) {
+		return nil
+	}
+	if err := z.RegistryWritable(ctx); err != nil {
+		return err
+	}
+	return RepositoryWritable(r)
 }

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -19,6 +18,10 @@ import (
 type Config struct {
 	// ListenAddress is the HTTP listen address (host:port).
 	ListenAddress string `yaml:"LISTEN_ADDRESS"`
+	// Role is what this process does: "web" serves HTTP and only enqueues
+	// background jobs, "worker" works them (and answers health checks, no
+	// registry), "all" (the default) does both.
+	Role string `yaml:"ROLE"`
 	// DataDir holds the SQLite database and the filesystem blob store.
 	DataDir string `yaml:"DATA_DIR"`
 	// ServerHostname is the externally visible host[:port] of the registry.
@@ -50,9 +53,25 @@ type Config struct {
 	// BlobUploadExpiration is how long an idle upload session is kept
 	// (Quay: BLOBUPLOAD_DELETION_DATE_THRESHOLD).
 	BlobUploadExpiration Duration `yaml:"BLOBUPLOAD_DELETION_DATE_THRESHOLD"`
+	// RegistryState is normal or readonly (Quay's REGISTRY_STATE): a
+	// read-only registry serves pulls and refuses every write. Superusers
+	// can also switch the registry read-only at run time (PUT
+	// /api/v1/superuser/registrystate); that switch cannot undo readonly
+	// set here.
+	RegistryState string `yaml:"REGISTRY_STATE"`
+	// TagExpirationOptions are the time-machine windows a namespace may
+	// choose: how long deleted and moved tags stay listed and restorable
+	// (Quay's TAG_EXPIRATION_OPTIONS). DefaultTagExpiration applies to
+	// namespaces that chose none and must be one of the options.
+	TagExpirationOptions []Duration `yaml:"TAG_EXPIRATION_OPTIONS"`
+	DefaultTagExpiration Duration   `yaml:"DEFAULT_TAG_EXPIRATION"`
 	// AllowSparseManifests accepts image manifests whose layers or config are
 	// not in the repository (the OCI spec's sparse manifests).
 	AllowSparseManifests bool `yaml:"FEATURE_SPARSE_MANIFESTS"`
+	// SecurityScanner turns on the built-in vulnerability scanner: pushed
+	// image manifests are indexed and matched against the data imported
+	// with `wharf admin vulndb import`, and the security API answers.
+	SecurityScanner bool `yaml:"FEATURE_SECURITY_SCANNER"`
 	// PreferredURLScheme is http or https: the scheme of URLs the registry
 	// hands out (token realm) when the request does not say.
 	PreferredURLScheme string `yaml:"PREFERRED_URL_SCHEME"`
@@ -91,8 +110,10 @@ type Config struct {
 	// plain http issuers (for tests; keep it off in production).
 	FederationAllowHTTPIssuers bool `yaml:"FEDERATION_ALLOW_HTTP_ISSUERS"`
 
-	// AuthenticationType is Database (local passwords) or LDAP (people log
-	// in against the directory; robots and tokens stay local).
+	// AuthenticationType is Database (local passwords), LDAP (people log
+	// in against the directory; robots and tokens stay local) or OIDC
+	// (people log in only through OIDC_PROVIDERS; the CLI uses app tokens
+	// or robots).
 	AuthenticationType string `yaml:"AUTHENTICATION_TYPE"`
 	// LDAP settings, as Quay's. LDAP_BASE_DN and LDAP_USER_RDN are lists of
 	// RDN pieces (["dc=example", "dc=org"]) or one DN string; the users are
@@ -125,7 +146,21 @@ type Config struct {
 	// whose X-Forwarded-For header names the real client (for the
 	// per-address login limit). Empty: the connection's peer is the client.
 	TrustedProxies []string `yaml:"TRUSTED_PROXIES"`
+
+	// OIDCProviders are the OpenID Connect providers people can log in
+	// with, by name (the name is part of the login URLs, /oauth2/NAME/...).
+	// Quay's top-level <NAME>_LOGIN_CONFIG keys are added here too (see
+	// decodeFile). AUTHENTICATION_TYPE OIDC makes them the only way for
+	// people to log in.
+	OIDCProviders map[string]OIDCProvider `yaml:"OIDC_PROVIDERS"`
 }
+
+// Process roles (ROLE, wharf serve --role).
+const (
+	RoleAll    = "all"
+	RoleWeb    = "web"
+	RoleWorker = "worker"
+)
 
 // ParsePrefixes parses addresses ("10.0.0.1") and CIDR blocks ("10.0.0.0/8").
 func ParsePrefixes(list []string) ([]netip.Prefix, error) {
@@ -182,10 +217,14 @@ func (d DNPieces) String() string {
 func Default() Config {
 	return Config{
 		ListenAddress:           ":5000",
+		Role:                    RoleAll,
 		DataDir:                 "wharf-data",
 		LogLevel:                "info",
 		LogFormat:               "json",
 		BlobUploadExpiration:    Duration(48 * time.Hour),
+		RegistryState:           "normal",
+		TagExpirationOptions:    []Duration{0, Duration(24 * time.Hour), Duration(7 * 24 * time.Hour), Duration(14 * 24 * time.Hour), Duration(28 * 24 * time.Hour)},
+		DefaultTagExpiration:    Duration(14 * 24 * time.Hour),
 		ShutdownTimeout:         Duration(30 * time.Second),
 		PreferredURLScheme:      "http",
 		AnonymousAccess:         true,
@@ -216,9 +255,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		return cfg, fmt.Errorf("config: %w", err)
 	}
 	expanded := os.Expand(string(b), func(k string) string { return getenv(k) })
-	dec := yaml.NewDecoder(strings.NewReader(expanded))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+	if err := decodeFile(expanded, &cfg); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
 	return cfg, nil
@@ -275,6 +312,11 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("DATA_DIR must not be empty"))
 	}
+	switch c.Role {
+	case RoleAll, RoleWeb, RoleWorker:
+	default:
+		errs = append(errs, fmt.Errorf("ROLE %q: want all, web or worker", c.Role))
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -291,6 +333,10 @@ func (c *Config) Validate() error {
 	if c.BlobUploadExpiration <= 0 {
 		errs = append(errs, errors.New("BLOBUPLOAD_DELETION_DATE_THRESHOLD must be positive"))
 	}
+	if c.RegistryState != "normal" && c.RegistryState != "readonly" {
+		errs = append(errs, fmt.Errorf("REGISTRY_STATE %q: want normal or readonly", c.RegistryState))
+	}
+	errs = append(errs, c.validateTagExpiration()...)
 	if c.DBURI != "" && !strings.HasPrefix(c.DBURI, "postgres://") && !strings.HasPrefix(c.DBURI, "postgresql://") {
 		errs = append(errs, fmt.Errorf("DB_URI: only postgresql:// URIs are supported (leave it empty for SQLite)"))
 	}
@@ -306,7 +352,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("DATABASE_SECRET_KEY must be at least 16 characters"))
 	}
 	switch c.AuthenticationType {
-	case "Database":
+	case "Database", "OIDC":
 	case "LDAP":
 		if !strings.HasPrefix(c.LDAPURI, "ldap://") && !strings.HasPrefix(c.LDAPURI, "ldaps://") {
 			errs = append(errs, fmt.Errorf("LDAP_URI %q: want ldap://host[:port] or ldaps://host[:port]", c.LDAPURI))
@@ -318,7 +364,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("LDAP_STARTTLS: an ldaps:// LDAP_URI is already encrypted"))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("AUTHENTICATION_TYPE %q: want Database or LDAP", c.AuthenticationType))
+		errs = append(errs, fmt.Errorf("AUTHENTICATION_TYPE %q: want Database, LDAP or OIDC", c.AuthenticationType))
 	}
 	if c.LoginRateLimitAccount < 0 || c.LoginRateLimitAddress < 0 {
 		errs = append(errs, errors.New("LOGIN_RATE_LIMIT_ACCOUNT and LOGIN_RATE_LIMIT_ADDRESS must not be negative"))
@@ -326,6 +372,7 @@ func (c *Config) Validate() error {
 	if (c.LoginRateLimitAccount > 0 || c.LoginRateLimitAddress > 0) && c.LoginRateLimitWindow <= 0 {
 		errs = append(errs, errors.New("LOGIN_RATE_LIMIT_WINDOW must be positive"))
 	}
+	errs = append(errs, c.validateOIDC()...)
 	if _, err := ParsePrefixes(c.TrustedProxies); err != nil {
 		errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
 	}
@@ -356,4 +403,22 @@ func (c *Config) PrimaryStorage() (string, StorageLocation, error) {
 		return "", StorageLocation{}, fmt.Errorf("storage location %q: unsupported driver %q (LocalStorage or S3Storage)", name, loc.Driver)
 	}
 	return name, loc, nil
+}
+
+// validateTagExpiration checks the time-machine options and default.
+func (c *Config) validateTagExpiration() []error {
+	if len(c.TagExpirationOptions) == 0 {
+		return []error{errors.New("TAG_EXPIRATION_OPTIONS must list at least one duration")}
+	}
+	found := false
+	for _, o := range c.TagExpirationOptions {
+		if o < 0 || o.Std()%time.Second != 0 {
+			return []error{fmt.Errorf("TAG_EXPIRATION_OPTIONS: %s is not a whole, non-negative number of seconds", o.Std())}
+		}
+		found = found || o == c.DefaultTagExpiration
+	}
+	if !found {
+		return []error{fmt.Errorf("DEFAULT_TAG_EXPIRATION %s must be one of TAG_EXPIRATION_OPTIONS", c.DefaultTagExpiration.Std())}
+	}
+	return nil
 }

@@ -90,6 +90,10 @@ type Namespace struct {
 	Email     string
 	UserID    int64 // owner of a user namespace
 	CreatedAt time.Time
+	// TagExpirationS is the time-machine window in seconds (Quay's
+	// tag_expiration_s): how long ended tags stay restorable. -1 means the
+	// configured default.
+	TagExpirationS int64
 }
 
 // IsOrg reports whether the namespace is an organization.

@@ -34,6 +34,9 @@ const (
 	CodeInvalid
 	CodeConflict
 	CodeUnavailable
+	CodeTagImmutable // an immutable tag would be moved, deleted or expired
+	CodeTagExpired   // a tag was asked for after it expired
+	CodeReadOnly     // the registry or the repository refuses writes
 )
 
 var codeNames = map[Code]string{
@@ -59,6 +62,9 @@ var codeNames = map[Code]string{
 	CodeInvalid:             "invalid",
 	CodeConflict:            "conflict",
 	CodeUnavailable:         "unavailable",
+	CodeTagImmutable:        "tag immutable",
+	CodeTagExpired:          "tag expired",
+	CodeReadOnly:            "read-only",
 }
 
 func (c Code) String() string {

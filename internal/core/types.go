@@ -55,14 +55,31 @@ type Descriptor struct {
 	Annotations  map[string]string `json:"annotations,omitempty"`
 }
 
-// Tag is one lifetime of a tag: it pointed at Manifest from Start until End
-// (zero End = current).
+// Tag is one lifetime of a tag: it pointed at a manifest from Start until
+// End (zero End = the current row of the tag).
 type Tag struct {
-	ID             int64
-	Name           string
-	ManifestDigest digest.Digest
-	Start          time.Time
-	End            time.Time
+	ID                int64
+	Name              string
+	ManifestDigest    digest.Digest
+	ManifestMediaType string
+	LayersSize        int64 // compressed size of the manifest's layers
+	Start             time.Time
+	End               time.Time
+	// Expires is when a current tag ends by itself (zero: never). A
+	// current tag whose expiry has passed is gone even before the periodic
+	// sweep ends its row.
+	Expires time.Time
+	// Reversion marks a row started by restoring the tag.
+	Reversion bool
+	// Immutable is set when the tag cannot be moved, deleted or expired:
+	// its own flag, or (for a current tag) a matching immutability policy.
+	Immutable bool
+}
+
+// Current reports whether the row is the tag's current one and has not
+// expired at now.
+func (t Tag) Current(now time.Time) bool {
+	return t.End.IsZero() && (t.Expires.IsZero() || t.Expires.After(now))
 }
 
 // Upload is a blob upload session.

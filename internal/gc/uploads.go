@@ -2,10 +2,11 @@ package gc
 
 import (
 	"context"
-
-	"github.com/wharfhq/wharf/internal/blob"
+	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/wharfhq/wharf/internal/blob"
 )
 
 // UploadStore is what upload expiry needs from the metadata store.
@@ -83,25 +84,59 @@ func (e *UploadExpirer) SweepOrphans(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Run calls RunOnce and SweepOrphans every interval until ctx ends.
-func (e *UploadExpirer) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if n, err := e.RunOnce(ctx, 500); err != nil {
-			e.Log.WarnContext(ctx, "expiring upload sessions", "err", err)
-		} else if n > 0 {
-			e.Log.InfoContext(ctx, "expired upload sessions", "count", n)
+// Expire is the periodic job that expires idle sessions: RunOnce in batches
+// of 500 until a batch comes back short (at most 20 batches a run).
+func (e *UploadExpirer) Expire(ctx context.Context) error {
+	total := 0
+	for i := 0; i < 20; i++ {
+		n, err := e.RunOnce(ctx, 500)
+		total += n
+		if err != nil {
+			return fmt.Errorf("expiring upload sessions (%d removed): %w", total, err)
 		}
-		if n, err := e.SweepOrphans(ctx); err != nil {
-			e.Log.WarnContext(ctx, "removing orphaned upload sessions", "err", err)
-		} else if n > 0 {
-			e.Log.InfoContext(ctx, "removed orphaned upload sessions", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		if n < 500 {
+			break
 		}
 	}
+	if total > 0 {
+		e.Log.InfoContext(ctx, "expired upload sessions", "count", total)
+	}
+	return nil
+}
+
+// Sweep is the periodic job that removes orphaned session bytes
+// (SweepOrphans).
+func (e *UploadExpirer) Sweep(ctx context.Context) error {
+	n, err := e.SweepOrphans(ctx)
+	if err != nil {
+		return fmt.Errorf("removing orphaned upload sessions (%d removed): %w", n, err)
+	}
+	if n > 0 {
+		e.Log.InfoContext(ctx, "removed orphaned upload sessions", "count", n)
+	}
+	return nil
+}
+
+// DeletedRepository removes what a deleted repository leaves in blob
+// storage: the bytes of its upload sessions, whose rows went with it. A
+// session the database knows again is left alone. It is safe to run twice.
+func (e *UploadExpirer) DeletedRepository(ctx context.Context, repo string, uploads []string) error {
+	n := 0
+	for _, id := range uploads {
+		known, err := e.Meta.UploadExists(ctx, id)
+		if err != nil {
+			return err
+		}
+		if known {
+			continue
+		}
+		if err := e.Blobs.CancelUpload(ctx, id); err != nil {
+			return fmt.Errorf("repository %s: removing upload %s: %w", repo, id, err)
+		}
+		n++
+	}
+	if n > 0 {
+		e.Log.InfoContext(ctx, "removed upload sessions of a deleted repository", "repository", repo, "count", n)
+	}
+	return nil
 }

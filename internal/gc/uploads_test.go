@@ -71,3 +71,47 @@ func TestUploadExpiryAndOrphans(t *testing.T) {
 		}
 	}
 }
+
+func TestDeletedRepositoryRemovesUploadBytes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.OpenSQLite(ctx, filepath.Join(dir, "wharf.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	blobs, err := fs.New(filepath.Join(dir, "storage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A session of the deleted repository, and one the database still knows.
+	for _, id := range []string{"deleted-repo-session-001", "live-repo-session-000001"} {
+		if err := blobs.StartUpload(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := blobs.Append(ctx, id, 0, bytes.NewReader([]byte("data")), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.CreateUpload(ctx, "ns/live", "live-repo-session-000001"); err != nil {
+		t.Fatal(err)
+	}
+	e := &UploadExpirer{Meta: db, Blobs: blobs, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxIdle: time.Hour, Now: time.Now}
+	for i := 0; i < 2; i++ { // a retried job finds nothing left to do
+		if err := e.DeletedRepository(ctx, "ns/deleted", []string{"deleted-repo-session-001", "live-repo-session-000001"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := blobs.UploadSize(ctx, "deleted-repo-session-001"); !core.IsCode(err, core.CodeBlobUploadUnknown) {
+		t.Errorf("the deleted repository's session still has bytes: %v", err)
+	}
+	if n, err := blobs.UploadSize(ctx, "live-repo-session-000001"); err != nil || n != 4 {
+		t.Errorf("a recorded session lost its bytes: %d, %v", n, err)
+	}
+	if err := e.Expire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

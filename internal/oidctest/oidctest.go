@@ -3,8 +3,9 @@
 // and a JWKS, and mints ID tokens signed with RS256, RS384, ES256 or EdDSA
 // keys. Keys can be rotated and retired while the server runs, and broken
 // tokens (alg "none", HMAC with a public key as the secret, foreign keys) can
-// be minted to test verifiers. Extra endpoints (authorization, token,
-// userinfo) can be mounted for login flows.
+// be minted to test verifiers. RegisterClient adds a working authorization
+// code flow (authorization and token endpoints with PKCE, login.go); other
+// endpoints can be mounted with Handle.
 package oidctest
 
 import (
@@ -119,6 +120,8 @@ type Issuer struct {
 	extra          map[string]any
 	discoveryCount int
 	jwksCount      int
+
+	login login // the code flow endpoints (login.go), once RegisterClient mounts them
 }
 
 // New starts an issuer; it stops when the test ends. Its issuer identifier

@@ -3,6 +3,7 @@ package oidctest
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"testing"
 	"time"
@@ -77,25 +78,34 @@ func (i *Issuer) UnsignedToken(t testing.TB, c Claims) string {
 
 func (i *Issuer) sign(t testing.TB, key jose.SigningKey, kid string, c Claims) string {
 	t.Helper()
+	tok, err := i.signClaims(key, kid, c)
+	if err != nil {
+		t.Fatalf("oidctest: %v", err)
+	}
+	return tok
+}
+
+// signClaims signs claims (with the defaults applied) as a compact JWS.
+func (i *Issuer) signClaims(key jose.SigningKey, kid string, c Claims) (string, error) {
 	opts := (&jose.SignerOptions{}).WithType("JWT")
 	if kid != "" {
 		opts = opts.WithHeader("kid", kid)
 	}
 	signer, err := jose.NewSigner(key, opts)
 	if err != nil {
-		t.Fatalf("oidctest: signer: %v", err)
+		return "", fmt.Errorf("signer: %w", err)
 	}
 	payload, err := json.Marshal(i.claims(c))
 	if err != nil {
-		t.Fatalf("oidctest: claims: %v", err)
+		return "", fmt.Errorf("claims: %w", err)
 	}
 	obj, err := signer.Sign(payload)
 	if err != nil {
-		t.Fatalf("oidctest: sign: %v", err)
+		return "", fmt.Errorf("sign: %w", err)
 	}
 	tok, err := obj.CompactSerialize()
 	if err != nil {
-		t.Fatalf("oidctest: serialize: %v", err)
+		return "", fmt.Errorf("serialize: %w", err)
 	}
-	return tok
+	return tok, nil
 }

@@ -353,6 +353,11 @@ func (h *Handler) authorize(r *http.Request, ra *requestAuth, rt route) error {
 	if len(granted) > 0 {
 		return a.challenge(r, scope, "token does not cover this request")
 	}
+	if action != auth.ActionPull {
+		if err := a.Authz.WriteRefusal(ctx, id, rt.name); err != nil {
+			return err
+		}
+	}
 	return core.Errorf(core.CodeDenied, "requested access to the resource is denied")
 }
 
@@ -371,6 +376,11 @@ func (h *Handler) authorizeIdentity(r *http.Request, id auth.Identity, rt route)
 		return err
 	}
 	if !ok {
+		if action != auth.ActionPull {
+			if err := h.opts.Access.Authz.WriteRefusal(r.Context(), id, rt.name); err != nil {
+				return err
+			}
+		}
 		return core.Errorf(core.CodeDenied, "requested access to the resource is denied")
 	}
 	return nil

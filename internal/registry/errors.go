@@ -38,6 +38,10 @@ var errorTable = map[core.Code]ociError{
 	core.CodeInvalid:             {"UNSUPPORTED", http.StatusBadRequest},
 	core.CodeConflict:            {"DENIED", http.StatusConflict},
 	core.CodeUnavailable:         {"UNAVAILABLE", http.StatusServiceUnavailable},
+	core.CodeTagImmutable:        {"TAG_IMMUTABLE", http.StatusConflict},
+	core.CodeTagExpired:          {"TAG_EXPIRED", http.StatusNotFound},
+	// Quay answers writes to a read-only registry or repository 405 DENIED.
+	core.CodeReadOnly: {"DENIED", http.StatusMethodNotAllowed},
 }
 
 // statusError is a protocol-level error with an explicit status and code (for

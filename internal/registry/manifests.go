@@ -98,6 +98,11 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt route) 
 	for _, c := range m.Manifests {
 		put.Children = append(put.Children, c.Digest)
 	}
+	// Kept with the manifest even when pushed by digest: an index tagged
+	// later acts on the labels its children share.
+	if put.Labels, err = h.manifestLabels(r.Context(), m); err != nil {
+		return err
+	}
 	// A missing repository is created in the manifest's own transaction,
 	// so a rejected manifest leaves no empty repository behind.
 	create, err := h.newRepository(r.Context(), rt.name)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharfhq/wharf/internal/auth"
 	"github.com/wharfhq/wharf/internal/blob"
 	"github.com/wharfhq/wharf/internal/core"
 	"github.com/wharfhq/wharf/internal/oci"
@@ -79,6 +80,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt := parseRoute(r.URL.Path)
 	fn, err := h.dispatch(r, rt)
+	write := isWrite(r.Method, rt.kind)
+	if err == nil && write && h.opts.Access != nil {
+		// The registry-wide state is no secret: say so before anything else.
+		err = h.opts.Access.Authz.RegistryWritable(r.Context())
+	}
 	if err == nil && h.opts.Access != nil {
 		var ra *requestAuth
 		if ra, err = h.authenticate(r); err == nil {
@@ -87,12 +93,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if err == nil && write {
+		err = h.repositoryWritable(r.Context(), rt.name)
+	}
 	if err == nil {
 		err = fn(w, r, rt)
 	}
 	if err != nil {
 		writeError(w, r, h.log, err)
 	}
+}
+
+// isWrite reports whether a request would change a repository.
+func isWrite(method string, kind routeKind) bool {
+	if kind == routeBase || kind == routeCatalog || kind == routeUnknown {
+		return false
+	}
+	return method != http.MethodGet && method != http.MethodHead
+}
+
+// repositoryWritable refuses writes to an existing repository whose state is
+// not NORMAL (core.CodeReadOnly). It runs after authorization, so only
+// callers allowed to write learn the state.
+func (h *Handler) repositoryWritable(ctx context.Context, name string) error {
+	repo, err := h.meta.Repository(ctx, name)
+	if err != nil {
+		if core.IsCode(err, core.CodeNameUnknown) {
+			return nil
+		}
+		return err
+	}
+	return auth.RepositoryWritable(repo)
 }
 
 func (h *Handler) dispatch(r *http.Request, rt route) (handlerFunc, error) {

@@ -33,6 +33,11 @@ type PutManifest struct {
 	Children []digest.Digest
 	// Tags to point at the manifest.
 	Tags []string
+	// Labels are the manifest's quay.* labels (image config Labels, then
+	// manifest annotations). The quay.expires-after and quay.immutable
+	// labels act on Tags; an index without its own also uses those every
+	// stored child shares.
+	Labels map[string]string
 	// AllowMissingBlobs accepts Blobs that are not linked to the repository;
 	// only the present ones are recorded as references.
 	AllowMissingBlobs bool
@@ -75,12 +80,24 @@ func (db *DB) PutManifest(ctx context.Context, m PutManifest) error {
 			}
 		}
 		m.Blobs = present
-		id, err := upsertManifest(ctx, t, r.ID, m)
+		id, labels, err := upsertManifest(ctx, t, r.ID, m)
 		if err != nil {
 			return err
 		}
+		if len(m.Tags) == 0 {
+			return nil
+		}
+		rules, err := loadImmutabilityRules(ctx, t, r.ID)
+		if err != nil {
+			return err
+		}
+		tt := tagTarget{manifestID: id, immutable: core.LabelSaysImmutable(labels[core.LabelImmutable]), op: "overwrite"}
+		if d, ok := core.ParseExpiresAfter(labels[core.LabelExpiresAfter]); ok {
+			tt.expires = t.now + d.Milliseconds()
+		}
 		for _, tag := range m.Tags {
-			if err := setTag(ctx, t, r.ID, tag, id); err != nil {
+			tt.name = tag
+			if err := setTag(ctx, t, r.ID, rules, tt); err != nil {
 				return err
 			}
 		}
@@ -105,26 +122,31 @@ func linkedBlobs(ctx context.Context, t *tx, repoID int64, blobs []digest.Digest
 	return present, nil
 }
 
-func upsertManifest(ctx context.Context, t *tx, repoID int64, m PutManifest) (int64, error) {
+// upsertManifest stores a manifest (or revives a deleted one) and returns
+// its id and its stored quay.* labels.
+func upsertManifest(ctx context.Context, t *tx, repoID int64, m PutManifest) (int64, map[string]string, error) {
 	var id int64
 	var deleted sql.NullInt64
-	err := t.queryRow(ctx, `SELECT id, deleted_at FROM manifests WHERE repository_id = ? AND digest = ?`, repoID, string(m.Digest)).Scan(&id, &deleted)
+	var stored sql.NullString
+	err := t.queryRow(ctx, `SELECT id, deleted_at, labels FROM manifests WHERE repository_id = ? AND digest = ?`,
+		repoID, string(m.Digest)).Scan(&id, &deleted, &stored)
 	switch {
 	case err == nil:
 		if deleted.Valid {
 			if _, err := t.exec(ctx, `UPDATE manifests SET deleted_at = NULL WHERE id = ?`, id); err != nil {
-				return 0, fmt.Errorf("revive manifest: %w", err)
+				return 0, nil, fmt.Errorf("revive manifest: %w", err)
 			}
 		}
-		return id, nil
+		labels, err := decodeLabels(stored)
+		return id, labels, err
 	case !errors.Is(err, sql.ErrNoRows):
-		return 0, fmt.Errorf("find manifest: %w", err)
+		return 0, nil, fmt.Errorf("find manifest: %w", err)
 	}
 	var annotations sql.NullString
 	if len(m.Annotations) > 0 {
 		b, err := json.Marshal(m.Annotations)
 		if err != nil {
-			return 0, fmt.Errorf("encode annotations: %w", err)
+			return 0, nil, fmt.Errorf("encode annotations: %w", err)
 		}
 		annotations = sql.NullString{String: string(b), Valid: true}
 	}
@@ -132,25 +154,33 @@ func upsertManifest(ctx context.Context, t *tx, repoID int64, m PutManifest) (in
 	if m.Subject != "" {
 		subject = sql.NullString{String: string(m.Subject), Valid: true}
 	}
-	err = t.queryRow(ctx, `INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_media_type,
-		subject_digest, annotations, size, layers_size, content, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		repoID, string(m.Digest), m.MediaType, m.ArtifactType, m.ConfigMediaType, subject, annotations,
-		int64(len(m.Content)), m.LayersSize, m.Content, t.now).Scan(&id)
+	labels, err := effectiveLabels(ctx, t, repoID, m)
 	if err != nil {
-		return 0, fmt.Errorf("insert manifest: %w", err)
+		return 0, nil, err
+	}
+	encoded, err := encodeLabels(labels)
+	if err != nil {
+		return 0, nil, err
+	}
+	err = t.queryRow(ctx, `INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_media_type,
+		subject_digest, annotations, size, layers_size, content, created_at, labels)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		repoID, string(m.Digest), m.MediaType, m.ArtifactType, m.ConfigMediaType, subject, annotations,
+		int64(len(m.Content)), m.LayersSize, m.Content, t.now, encoded).Scan(&id)
+	if err != nil {
+		return 0, nil, fmt.Errorf("insert manifest: %w", err)
 	}
 	for _, d := range uniqueDigests(m.Blobs) {
 		if _, err := t.exec(ctx, `INSERT INTO manifest_blobs (manifest_id, digest) VALUES (?, ?)`, id, string(d)); err != nil {
-			return 0, fmt.Errorf("insert manifest blob: %w", err)
+			return 0, nil, fmt.Errorf("insert manifest blob: %w", err)
 		}
 	}
 	for _, d := range uniqueDigests(m.Children) {
 		if _, err := t.exec(ctx, `INSERT INTO manifest_children (manifest_id, child_digest) VALUES (?, ?)`, id, string(d)); err != nil {
-			return 0, fmt.Errorf("insert manifest child: %w", err)
+			return 0, nil, fmt.Errorf("insert manifest child: %w", err)
 		}
 	}
-	return id, nil
+	return id, labels, nil
 }
 
 func uniqueDigests(ds []digest.Digest) []digest.Digest {
@@ -205,13 +235,23 @@ func (db *DB) Manifest(ctx context.Context, repo string, ref oci.Reference) (cor
 			row = t.queryRow(ctx, `SELECT `+manifestColumns+` FROM tags tg
 				JOIN repositories r ON r.id = tg.repository_id
 				JOIN manifests m ON m.id = tg.manifest_id
-				WHERE r.full_name = ? AND tg.name = ? AND tg.lifetime_end IS NULL`, repo, ref.Tag)
+				WHERE r.full_name = ? AND tg.name = ? AND tg.lifetime_end IS NULL
+				AND (tg.expires_at IS NULL OR tg.expires_at > ?)`, repo, ref.Tag, t.now)
 		}
 		var err error
 		m, err = scanManifest(row, true)
 		if errors.Is(err, sql.ErrNoRows) {
 			if _, rerr := getRepo(ctx, t, repo); rerr != nil {
 				return rerr
+			}
+			if !ref.IsDigest() {
+				expired, err := tagExpired(ctx, t, repo, ref.Tag)
+				if err != nil {
+					return err
+				}
+				if expired {
+					return core.Errorf(core.CodeTagExpired, "tag %q of %s has expired", ref.Tag, repo)
+				}
 			}
 			return core.Errorf(core.CodeManifestUnknown, "manifest %s not found in %s", ref, repo)
 		}
@@ -225,7 +265,8 @@ func (db *DB) Manifest(ctx context.Context, repo string, ref oci.Reference) (cor
 
 // DeleteManifest deletes a manifest by digest: every current tag pointing at it
 // ends, and the manifest is no longer served. Its rows stay for tag history
-// until garbage collection.
+// until garbage collection. While an immutable tag points at it, it is
+// core.CodeTagImmutable.
 func (db *DB) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
 	return db.write(ctx, func(t *tx) error {
 		var id int64
@@ -240,7 +281,12 @@ func (db *DB) DeleteManifest(ctx context.Context, repo string, d digest.Digest) 
 		if err != nil {
 			return fmt.Errorf("delete manifest: %w", err)
 		}
-		if _, err := t.exec(ctx, `UPDATE tags SET lifetime_end = ? WHERE manifest_id = ? AND lifetime_end IS NULL`, t.now, id); err != nil {
+		if err := checkNoImmutableTags(ctx, t, id); err != nil {
+			return err
+		}
+		// Tags whose expiry has passed end at their expiry, the others now.
+		if _, err := t.exec(ctx, `UPDATE tags SET lifetime_end = CASE WHEN expires_at IS NOT NULL AND expires_at <= ?
+			THEN expires_at ELSE ? END WHERE manifest_id = ? AND lifetime_end IS NULL`, t.now, t.now, id); err != nil {
 			return fmt.Errorf("end tags: %w", err)
 		}
 		if _, err := t.exec(ctx, `UPDATE manifests SET deleted_at = ? WHERE id = ?`, t.now, id); err != nil {

@@ -13,10 +13,10 @@ import (
 func getNamespace(ctx context.Context, t *tx, name string) (core.Namespace, error) {
 	var n core.Namespace
 	var created int64
-	var userID sql.NullInt64
+	var userID, window sql.NullInt64
 	var email sql.NullString
-	err := t.queryRow(ctx, `SELECT id, name, kind, email, user_id, created_at FROM namespaces WHERE name = ?`, name).
-		Scan(&n.ID, &n.Name, &n.Kind, &email, &userID, &created)
+	err := t.queryRow(ctx, `SELECT id, name, kind, email, user_id, created_at, tag_expiration_s FROM namespaces WHERE name = ?`, name).
+		Scan(&n.ID, &n.Name, &n.Kind, &email, &userID, &created, &window)
 	if errors.Is(err, sql.ErrNoRows) {
 		return n, core.Errorf(core.CodeNotFound, "namespace %q not found", name)
 	}
@@ -24,7 +24,30 @@ func getNamespace(ctx context.Context, t *tx, name string) (core.Namespace, erro
 		return n, fmt.Errorf("get namespace: %w", err)
 	}
 	n.Email, n.UserID, n.CreatedAt = email.String, userID.Int64, time.UnixMilli(created)
+	n.TagExpirationS = -1
+	if window.Valid {
+		n.TagExpirationS = window.Int64
+	}
 	return n, nil
+}
+
+// SetNamespaceTagExpiration sets a namespace's time-machine window in
+// seconds (Quay's tag_expiration_s), or core.CodeNotFound. The caller checks
+// the value against the configured options.
+func (db *DB) SetNamespaceTagExpiration(ctx context.Context, name string, seconds int64) error {
+	if seconds < 0 {
+		return core.Errorf(core.CodeInvalid, "tag_expiration_s must not be negative")
+	}
+	return db.write(ctx, func(t *tx) error {
+		n, err := getNamespace(ctx, t, name)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(ctx, `UPDATE namespaces SET tag_expiration_s = ? WHERE id = ?`, seconds, n.ID); err != nil {
+			return fmt.Errorf("set tag expiration: %w", err)
+		}
+		return nil
+	})
 }
 
 // Namespace returns a user namespace or organization by name, or

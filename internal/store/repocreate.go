@@ -108,17 +108,42 @@ func (db *DB) UpdateRepository(ctx context.Context, fullName string, up Reposito
 	return repo, err
 }
 
-// DeleteRepository deletes a repository with its tags, manifests and
-// permissions. Blob bytes are left to garbage collection.
+// DeleteRepository deletes a repository with its tags, manifests, upload
+// sessions and permissions, and enqueues JobRepositoryGC in the same
+// transaction for what lives outside the database (upload bytes). Blob bytes
+// are left to garbage collection.
 func (db *DB) DeleteRepository(ctx context.Context, fullName string) error {
 	return db.write(ctx, func(t *tx) error {
 		r, err := getRepo(ctx, t, fullName)
 		if err != nil {
 			return err
 		}
-		_, err = t.exec(ctx, `DELETE FROM repositories WHERE id = ?`, r.ID)
-		return err
+		uploads, err := repoUploads(ctx, t, r.ID)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(ctx, `DELETE FROM repositories WHERE id = ?`, r.ID); err != nil {
+			return fmt.Errorf("delete repository: %w", err)
+		}
+		return db.enqueue(ctx, t, JobRepositoryGC, RepositoryGCArgs{Repository: fullName, Uploads: uploads})
 	})
+}
+
+func repoUploads(ctx context.Context, t *tx, repoID int64) ([]string, error) {
+	rows, err := t.query(ctx, `SELECT id FROM uploads WHERE repository_id = ? ORDER BY id`, repoID)
+	if err != nil {
+		return nil, fmt.Errorf("repository uploads: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // RepositoryFilter selects repositories for ListRepositories.

@@ -59,6 +59,8 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"ConcurrentPutSameManifest", testConcurrentSame},
 		{"ConcurrentPutSameTag", testConcurrentTag},
 	}
+	tests = append(tests, lifecycleTests...)
+	tests = append(tests, scannerTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}

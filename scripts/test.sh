@@ -38,6 +38,7 @@ APT_PACKAGES=(
   slapd ldap-utils # a real OpenLDAP server for LDAP login (internal/ldaptest, started per test in a temp dir)
   jq curl ca-certificates
   git # go build stamps VCS information from the checkout
+  debootstrap # a real Debian root filesystem for the image scanner test (internal/app)
 )
 
 # Go tools: installed name, module path (as "go version -m" reports it), package@version.

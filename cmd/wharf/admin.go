@@ -52,7 +52,10 @@ func admin(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 	cf := addCommonFlags(fs, getenv)
 	var superuser *bool
 	var email, password *string
+	var dryRun *bool
 	switch args[0] {
+	case "gc":
+		dryRun = fs.Bool("dry-run", false, "only report what a pass would remove")
 	case "create-user":
 		superuser = fs.Bool("superuser", false, "make the user a superuser")
 		email = fs.String("email", "", "email address")
@@ -63,7 +66,7 @@ func admin(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 		usage(stderr)
 		return 2
 	}
-	if err := fs.Parse(reorder(args[1:], map[string]bool{"superuser": true})); err != nil {
+	if err := fs.Parse(reorder(args[1:], map[string]bool{"superuser": true, "dry-run": true})); err != nil {
 		return 2
 	}
 	cfg, ok := loadConfig(cf, stderr, getenv)
@@ -103,6 +106,18 @@ func admin(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 			return 1
 		}
 		fmt.Fprintf(stdout, "new signing key %s; tokens signed by older keys stay valid until they expire\n", kid)
+	case "gc":
+		rep, err := a.CollectGarbage(ctx, *dryRun)
+		if err != nil {
+			fmt.Fprintln(stderr, "wharf:", err)
+			return 1
+		}
+		verb := "removed"
+		if *dryRun {
+			verb = "would remove"
+		}
+		fmt.Fprintf(stdout, "%s %d manifests (%d bytes), %d tag history rows, %d blob links, %d blobs (%d bytes)\n",
+			verb, rep.Manifests, rep.ManifestBytes, rep.TagRows, rep.Links, rep.Blobs, rep.BlobBytes)
 	}
 	return 0
 }

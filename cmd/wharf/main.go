@@ -33,6 +33,7 @@ func usage(w io.Writer) {
   wharf serve [--listen HOST:PORT] [--data DIR] [--config FILE] [--role all|web|worker]
   wharf admin create-user NAME [--superuser] [--email E] [--password P] [--data DIR] [--config FILE]
   wharf admin rotate-keys [--data DIR] [--config FILE]
+  wharf admin gc [--dry-run] [--data DIR] [--config FILE]   (a garbage-collection pass now; --dry-run reports what would go)
   wharf admin vulndb import PATH... [--data DIR] [--config FILE]   (OSV/Debian tracker/CSAF JSON files, directories, zip archives)
   wharf admin vulndb rescan [--data DIR] [--config FILE]
   wharf version

@@ -42,6 +42,9 @@ type Options struct {
 	// Security serves the vulnerability reports of the built-in scanner
 	// (security.go); nil when FEATURE_SECURITY_SCANNER is off.
 	Security SecurityReports
+	// Notifications validates repository notification configs
+	// (notification.go); nil turns the notification API off.
+	Notifications Notifications
 }
 
 // Handler serves /api/v1/.
@@ -87,9 +90,12 @@ func (h *Handler) routes() {
 	h.applicationRoutes()
 	h.tagRoutes()
 	h.immutabilityRoutes()
+	h.autopruneRoutes()
+	h.quotaRoutes()
 	h.registryStateRoutes()
 	h.oidcRoutes()
 	h.securityRoutes()
+	h.notificationRoutes()
 }
 
 func (h *Handler) baseURL(r *http.Request) string {

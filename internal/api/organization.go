@@ -223,6 +223,13 @@ func (h *Handler) organizationView(ctx context.Context, id auth.Identity, org co
 		v["tag_expiration_s"] = int64(window.Seconds())
 		v["is_free_account"] = true
 	}
+	if isMember {
+		report, err := h.quotaReport(ctx, org.Name)
+		if err != nil {
+			return nil, err
+		}
+		v["quota_report"] = report
+	}
 	return v, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/wharfhq/wharf/internal/core"
 	"github.com/wharfhq/wharf/internal/httpx"
 	"github.com/wharfhq/wharf/internal/jobs"
+	"github.com/wharfhq/wharf/internal/notify"
 	"github.com/wharfhq/wharf/internal/registry"
 	"github.com/wharfhq/wharf/internal/scanner"
 	"github.com/wharfhq/wharf/internal/store"
@@ -39,6 +40,8 @@ type App struct {
 	metrics *prometheus.Registry
 	// scanner is the built-in vulnerability scanner (scanner.go).
 	scanner *scanner.Service
+	// notifier delivers repository notifications (notify.go).
+	notifier *notify.Notifier
 }
 
 // New opens the stores and builds the handlers.
@@ -121,11 +124,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		db.Close()
 		return nil, err
 	}
+	if err := a.newNotifier(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	apiHandler := api.New(db, a.authn, a.authz, box, log, api.Options{
 		Hostname: cfg.ServerHostname, Scheme: cfg.PreferredURLScheme, UserCreation: cfg.UserCreation && localAccounts(cfg),
 		UserInitialize: cfg.UserInitialize && localAccounts(cfg), DirectLogin: directLogin(cfg), AppTokens: cfg.AppSpecificTokens,
 		AppTokenExpiration: cfg.AppSpecificTokenExpiration.Std(), OIDC: oidc, Security: a.securityReports(),
 		TagExpirationOptions: tagExpirationOptions(cfg), TagExpirationDefault: cfg.DefaultTagExpiration.Std(),
+		Notifications: a.notifier,
 	})
 	mux.Handle("/api/v1/", apiHandler)
 	// OIDC login in the browser (/oauth2/{provider}/authorize, /callback).

@@ -16,13 +16,18 @@ import (
 // cause background work enqueue it with jobs.
 func openDB(ctx context.Context, cfg config.Config, jobs store.JobInserter) (*store.DB, error) {
 	if cfg.DBURI == "" {
-		return store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "wharf.db"), store.Options{Jobs: jobs})
+		return store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "wharf.db"), storeOptions(cfg, jobs))
 	}
 	dsn, err := postgresDSN(cfg.DBURI, cfg.DBConnectionArgs)
 	if err != nil {
 		return nil, err
 	}
-	return store.OpenPostgres(ctx, dsn, store.PostgresOptions{Options: store.Options{Jobs: jobs}, MaxConns: cfg.DBMaxConnections})
+	return store.OpenPostgres(ctx, dsn, store.PostgresOptions{Options: storeOptions(cfg, jobs), MaxConns: cfg.DBMaxConnections})
+}
+
+// storeOptions are the store's options for cfg.
+func storeOptions(cfg config.Config, jobs store.JobInserter) store.Options {
+	return store.Options{Jobs: jobs, AutopruneDefault: cfg.DefaultAutoprunePolicy != nil}
 }
 
 // postgresDSN adds connection arguments to the URI's query.

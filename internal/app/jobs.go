@@ -36,11 +36,15 @@ func openJobs(ctx context.Context, cfg config.Config, log *slog.Logger) (*jobs.Q
 // workers are the background jobs this process works (roles worker and all).
 func (a *App) workers() jobs.Workers {
 	e := &gc.UploadExpirer{Meta: a.db, Blobs: a.blobs, Log: a.log, MaxIdle: a.cfg.BlobUploadExpiration.Std(), Now: time.Now}
-	return jobs.Workers{
+	w := jobs.Workers{
 		Handlers: map[string]jobs.Handler{
-			jobUploadExpiry:  func(ctx context.Context, _ jobs.Job) error { return e.Expire(ctx) },
-			jobUploadOrphans: func(ctx context.Context, _ jobs.Job) error { return e.Sweep(ctx) },
-			jobTagExpiry:     a.expireTags,
+			jobUploadExpiry:       func(ctx context.Context, _ jobs.Job) error { return e.Expire(ctx) },
+			jobUploadOrphans:      func(ctx context.Context, _ jobs.Job) error { return e.Sweep(ctx) },
+			jobTagExpiry:          a.expireTags,
+			store.JobNotification: a.deliverNotification,
+			jobAutopruneAll:       a.pruneAll,
+			store.JobAutoprune:    a.pruneRepository,
+			store.JobQuotaRecount: a.recountUsage,
 			store.JobRepositoryGC: func(ctx context.Context, j jobs.Job) error {
 				var args store.RepositoryGCArgs
 				if err := j.Decode(&args); err != nil {
@@ -51,10 +55,17 @@ func (a *App) workers() jobs.Workers {
 		},
 		Periodic: []jobs.Periodic{
 			{Kind: jobTagExpiry, Interval: time.Minute},
+			{Kind: jobAutopruneAll, Interval: autoprunePeriod},
 			{Kind: jobUploadExpiry, Interval: 10 * time.Minute},
 			{Kind: jobUploadOrphans, Interval: 10 * time.Minute},
 		},
+		Backoff: map[string]func(int) time.Duration{store.JobNotification: a.notificationBackoff()},
 	}
+	if a.cfg.GarbageCollection {
+		w.Handlers[jobGC] = a.collectGarbage
+		w.Periodic = append(w.Periodic, jobs.Periodic{Kind: jobGC, Interval: gcInterval})
+	}
+	return w
 }
 
 // workerOnly answers what a worker process serves (health checks and

@@ -70,12 +70,16 @@ func TestMetrics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Read to the end: the server records a request's metrics before it
+		// finishes the response, so a complete read orders the scrape after.
+		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
 	resp, err := http.Get(srv.URL + "/api/v1/discovery")
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 
 	fams := scrape(t, srv.URL)

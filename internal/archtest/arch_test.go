@@ -28,6 +28,8 @@ var allowed = map[string][]string{
 	"internal/vulndb":   {},
 	"internal/scanner":  {"internal/core", "internal/oci", "internal/blob", "internal/store", "internal/vulndb"},
 	"internal/jobs":     {"internal/core", "internal/store"},
+	"internal/notify":   {"internal/core", "internal/store"},
+	"internal/smtptest": {},
 	"internal/config":   {},
 }
 
@@ -38,10 +40,11 @@ var onlyImportedBy = map[string][]string{
 	// The queue is wired by app; workers (gc, ...) get plain functions.
 	"internal/jobs": {"internal/app"},
 	// Test helpers that start real servers: tests and the benchmark only.
-	"internal/pgtest":   {"bench"},
+	"internal/pgtest":   {"bench", "bench/gc"},
 	"internal/s3test":   {"bench"},
 	"internal/ldaptest": {},
 	"internal/oidctest": {},
+	"internal/smtptest": {},
 }
 
 type pkg struct {

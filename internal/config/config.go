@@ -53,6 +53,13 @@ type Config struct {
 	// BlobUploadExpiration is how long an idle upload session is kept
 	// (Quay: BLOBUPLOAD_DELETION_DATE_THRESHOLD).
 	BlobUploadExpiration Duration `yaml:"BLOBUPLOAD_DELETION_DATE_THRESHOLD"`
+	// GarbageCollection turns on online garbage collection of unreachable
+	// manifests and unreferenced blobs (periodic jobs).
+	GarbageCollection bool `yaml:"FEATURE_GARBAGE_COLLECTION"`
+	// GarbageCollectionGrace is how long a manifest pushed by digest and a
+	// blob uploaded or mounted are safe from garbage collection before
+	// anything references them; 0 is for tests.
+	GarbageCollectionGrace Duration `yaml:"GARBAGE_COLLECTION_GRACE"`
 	// RegistryState is normal or readonly (Quay's REGISTRY_STATE): a
 	// read-only registry serves pulls and refuses every write. Superusers
 	// can also switch the registry read-only at run time (PUT
@@ -65,6 +72,11 @@ type Config struct {
 	// namespaces that chose none and must be one of the options.
 	TagExpirationOptions []Duration `yaml:"TAG_EXPIRATION_OPTIONS"`
 	DefaultTagExpiration Duration   `yaml:"DEFAULT_TAG_EXPIRATION"`
+	// DefaultAutoprunePolicy is the registry-wide auto-prune policy
+	// (Quay's DEFAULT_NAMESPACE_AUTOPRUNE_POLICY, {method, value}): it
+	// prunes the repositories of every namespace that has no auto-prune
+	// policy of its own. Nil: none.
+	DefaultAutoprunePolicy *AutoprunePolicy `yaml:"DEFAULT_NAMESPACE_AUTOPRUNE_POLICY"`
 	// AllowSparseManifests accepts image manifests whose layers or config are
 	// not in the repository (the OCI spec's sparse manifests).
 	AllowSparseManifests bool `yaml:"FEATURE_SPARSE_MANIFESTS"`
@@ -153,6 +165,26 @@ type Config struct {
 	// decodeFile). AUTHENTICATION_TYPE OIDC makes them the only way for
 	// people to log in.
 	OIDCProviders map[string]OIDCProvider `yaml:"OIDC_PROVIDERS"`
+
+	// SMTP server of the email notification method (Quay's MAIL_*):
+	// MAIL_USE_TLS upgrades with STARTTLS; MAIL_USERNAME turns on AUTH
+	// PLAIN. MAIL_CA_FILE is a PEM bundle that verifies the server (empty:
+	// the system's CAs).
+	MailServer        string `yaml:"MAIL_SERVER"`
+	MailPort          int    `yaml:"MAIL_PORT"`
+	MailUseTLS        bool   `yaml:"MAIL_USE_TLS"`
+	MailUsername      string `yaml:"MAIL_USERNAME"`
+	MailPassword      string `yaml:"MAIL_PASSWORD"`
+	MailDefaultSender string `yaml:"MAIL_DEFAULT_SENDER"`
+	MailCAFile        string `yaml:"MAIL_CA_FILE"`
+	// NotificationSendTimeout bounds one notification delivery (Quay's
+	// NOTIFICATION_SEND_TIMEOUT). A config whose deliveries fail
+	// NOTIFICATION_MAX_FAILURES times in a row is disabled until reset;
+	// failed deliveries are retried after NOTIFICATION_RETRY_BACKOFF,
+	// doubling each time (0: the job queue's backoff).
+	NotificationSendTimeout  Duration `yaml:"NOTIFICATION_SEND_TIMEOUT"`
+	NotificationMaxFailures  int      `yaml:"NOTIFICATION_MAX_FAILURES"`
+	NotificationRetryBackoff Duration `yaml:"NOTIFICATION_RETRY_BACKOFF"`
 }
 
 // Process roles (ROLE, wharf serve --role).
@@ -216,30 +248,36 @@ func (d DNPieces) String() string {
 // Default returns the configuration `wharf serve` runs with when nothing is set.
 func Default() Config {
 	return Config{
-		ListenAddress:           ":5000",
-		Role:                    RoleAll,
-		DataDir:                 "wharf-data",
-		LogLevel:                "info",
-		LogFormat:               "json",
-		BlobUploadExpiration:    Duration(48 * time.Hour),
-		RegistryState:           "normal",
-		TagExpirationOptions:    []Duration{0, Duration(24 * time.Hour), Duration(7 * 24 * time.Hour), Duration(14 * 24 * time.Hour), Duration(28 * 24 * time.Hour)},
-		DefaultTagExpiration:    Duration(14 * 24 * time.Hour),
-		ShutdownTimeout:         Duration(30 * time.Second),
-		PreferredURLScheme:      "http",
-		AnonymousAccess:         true,
-		UserCreation:            true,
-		DirectLogin:             true,
-		AppSpecificTokens:       true,
-		UserInitialize:          true,
-		CreatePrivateRepoOnPush: true,
-		AuthenticationType:      "Database",
-		LDAPUIDAttr:             "uid",
-		LDAPEmailAttr:           "mail",
-		LDAPTimeout:             Duration(10 * time.Second),
-		LoginRateLimitAccount:   10,
-		LoginRateLimitAddress:   50,
-		LoginRateLimitWindow:    Duration(5 * time.Minute),
+		ListenAddress:            ":5000",
+		Role:                     RoleAll,
+		DataDir:                  "wharf-data",
+		LogLevel:                 "info",
+		LogFormat:                "json",
+		BlobUploadExpiration:     Duration(48 * time.Hour),
+		GarbageCollection:        true,
+		GarbageCollectionGrace:   Duration(time.Hour),
+		RegistryState:            "normal",
+		TagExpirationOptions:     []Duration{0, Duration(24 * time.Hour), Duration(7 * 24 * time.Hour), Duration(14 * 24 * time.Hour), Duration(28 * 24 * time.Hour)},
+		DefaultTagExpiration:     Duration(14 * 24 * time.Hour),
+		ShutdownTimeout:          Duration(30 * time.Second),
+		PreferredURLScheme:       "http",
+		AnonymousAccess:          true,
+		UserCreation:             true,
+		DirectLogin:              true,
+		AppSpecificTokens:        true,
+		UserInitialize:           true,
+		CreatePrivateRepoOnPush:  true,
+		AuthenticationType:       "Database",
+		LDAPUIDAttr:              "uid",
+		LDAPEmailAttr:            "mail",
+		LDAPTimeout:              Duration(10 * time.Second),
+		LoginRateLimitAccount:    10,
+		LoginRateLimitAddress:    50,
+		LoginRateLimitWindow:     Duration(5 * time.Minute),
+		MailPort:                 587,
+		NotificationSendTimeout:  Duration(10 * time.Second),
+		NotificationMaxFailures:  3,
+		NotificationRetryBackoff: Duration(30 * time.Second),
 	}
 }
 
@@ -330,6 +368,9 @@ func (c *Config) Validate() error {
 	if c.MaxBlobSizeBytes < 0 {
 		errs = append(errs, errors.New("MAX_BLOB_SIZE_BYTES must not be negative"))
 	}
+	if c.GarbageCollectionGrace < 0 {
+		errs = append(errs, errors.New("GARBAGE_COLLECTION_GRACE must not be negative"))
+	}
 	if c.BlobUploadExpiration <= 0 {
 		errs = append(errs, errors.New("BLOBUPLOAD_DELETION_DATE_THRESHOLD must be positive"))
 	}
@@ -337,6 +378,11 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("REGISTRY_STATE %q: want normal or readonly", c.RegistryState))
 	}
 	errs = append(errs, c.validateTagExpiration()...)
+	if p := c.DefaultAutoprunePolicy; p != nil {
+		if err := p.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("DEFAULT_NAMESPACE_AUTOPRUNE_POLICY: %w", err))
+		}
+	}
 	if c.DBURI != "" && !strings.HasPrefix(c.DBURI, "postgres://") && !strings.HasPrefix(c.DBURI, "postgresql://") {
 		errs = append(errs, fmt.Errorf("DB_URI: only postgresql:// URIs are supported (leave it empty for SQLite)"))
 	}
@@ -403,6 +449,31 @@ func (c *Config) PrimaryStorage() (string, StorageLocation, error) {
 		return "", StorageLocation{}, fmt.Errorf("storage location %q: unsupported driver %q (LocalStorage or S3Storage)", name, loc.Driver)
 	}
 	return name, loc, nil
+}
+
+// AutoprunePolicy is a registry-wide auto-prune policy: method
+// number_of_tags (value: how many of the newest tags to keep) or
+// creation_date (value: a duration such as 2w; older tags are pruned).
+type AutoprunePolicy struct {
+	Method string `yaml:"method"`
+	Value  string `yaml:"value"`
+}
+
+func (p AutoprunePolicy) validate() error {
+	switch p.Method {
+	case "number_of_tags":
+		if n, err := strconv.Atoi(p.Value); err != nil || n <= 0 {
+			return fmt.Errorf("value %q: want a positive number of tags", p.Value)
+		}
+	case "creation_date":
+		v := strings.TrimSpace(p.Value)
+		if n, err := strconv.ParseInt(strings.TrimRight(v, "smhdwy"), 10, 64); err != nil || n <= 0 || len(v) < 2 || !strings.ContainsAny(v[len(v)-1:], "smhdwy") {
+			return fmt.Errorf("value %q: want a duration such as 7d, 2w, 1m or 1y", p.Value)
+		}
+	default:
+		return fmt.Errorf("method %q: want number_of_tags or creation_date", p.Method)
+	}
+	return nil
 }
 
 // validateTagExpiration checks the time-machine options and default.

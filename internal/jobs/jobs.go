@@ -50,6 +50,9 @@ type Workers struct {
 	Periodic []Periodic
 	// Concurrency bounds jobs worked at once by this process (default 10).
 	Concurrency int
+	// Backoff overrides the queue's retry backoff for some kinds: the wait
+	// before the attempt after the given failed one (1-based).
+	Backoff map[string]func(attempt int) time.Duration
 }
 
 // Options tune a Queue.
@@ -217,7 +220,7 @@ func (q *Queue) workerConfig(w Workers) (*river.Config, error) {
 		}
 		// One Go type (rawArgs) serves every kind, so workers are
 		// registered with an args value naming the kind.
-		river.AddWorkerArgs(cfg.Workers, rawArgs{kind: kind}, &worker{kind: kind, h: h, log: q.opts.Log})
+		river.AddWorkerArgs(cfg.Workers, rawArgs{kind: kind}, &worker{kind: kind, h: h, log: q.opts.Log, backoff: w.Backoff[kind]})
 	}
 	for _, p := range w.Periodic {
 		if w.Handlers[p.Kind] == nil {
@@ -276,9 +279,18 @@ func (a *rawArgs) UnmarshalJSON(b []byte) error {
 // worker runs a Handler for River and logs each outcome.
 type worker struct {
 	river.WorkerDefaults[rawArgs]
-	kind string
-	h    Handler
-	log  *slog.Logger
+	kind    string
+	h       Handler
+	log     *slog.Logger
+	backoff func(attempt int) time.Duration // nil: the queue's
+}
+
+// NextRetry is the kind's own backoff, if it has one (zero: the queue's).
+func (w *worker) NextRetry(j *river.Job[rawArgs]) time.Time {
+	if w.backoff == nil {
+		return time.Time{}
+	}
+	return time.Now().Add(w.backoff(j.Attempt))
 }
 
 func (w *worker) Work(ctx context.Context, j *river.Job[rawArgs]) error {

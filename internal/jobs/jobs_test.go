@@ -51,6 +51,7 @@ func runSuite(t *testing.T, open opener) {
 		{"RollbackNeverRuns", testRollbackNeverRuns},
 		{"CommitRunsOnce", testCommitRunsOnce},
 		{"RetryWithBackoff", testRetryWithBackoff},
+		{"KindBackoff", testKindBackoff},
 		{"Periodic", testPeriodic},
 		{"ConcurrentWithStoreWrites", testConcurrentWithStoreWrites},
 	} {

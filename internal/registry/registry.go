@@ -24,6 +24,7 @@ type Metadata interface {
 
 	RepositoryBlob(ctx context.Context, repo string, d digest.Digest) (int64, error)
 	CommitBlob(ctx context.Context, repo string, d digest.Digest, size int64, uploadID string) error
+	CheckBlobQuota(ctx context.Context, repo string, d digest.Digest, size int64) error
 	MountBlob(ctx context.Context, repo, from string, d digest.Digest, canRead func(string) bool) (int64, error)
 	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
 

@@ -98,6 +98,13 @@ func (h *Handler) monolithic(w http.ResponseWriter, r *http.Request, name string
 	if err := checkContentLength(r); err != nil {
 		return err
 	}
+	// The namespace's quota refuses a blob before its bytes are accepted
+	// when the size is known, and before it is committed otherwise.
+	if r.ContentLength > 0 {
+		if err := h.meta.CheckBlobQuota(ctx, name, d, r.ContentLength); err != nil {
+			return err
+		}
+	}
 	id := newUploadID()
 	if err := h.blobs.StartUpload(ctx, id); err != nil {
 		return err
@@ -113,6 +120,11 @@ func (h *Handler) monolithic(w http.ResponseWriter, r *http.Request, name string
 	}
 	if r.ContentLength >= 0 && n != r.ContentLength {
 		return core.Errorf(core.CodeSizeInvalid, "received %d bytes, Content-Length says %d", n, r.ContentLength)
+	}
+	if r.ContentLength < 0 {
+		if err := h.meta.CheckBlobQuota(ctx, name, d, n); err != nil {
+			return err
+		}
 	}
 	info, err := h.blobs.Commit(ctx, id, d)
 	if err != nil {
@@ -242,9 +254,12 @@ func (h *Handler) finishUpload(w http.ResponseWriter, r *http.Request, rt route)
 		return err
 	}
 	if r.ContentLength != 0 {
-		if _, err := h.appendBody(r, rt.arg, size); err != nil {
+		if size, err = h.appendBody(r, rt.arg, size); err != nil {
 			return err
 		}
+	}
+	if err := h.meta.CheckBlobQuota(ctx, rt.name, d, size); err != nil {
+		return err
 	}
 	info, err := h.blobs.Commit(ctx, rt.arg, d)
 	if err != nil {

@@ -58,7 +58,8 @@ func linkBlob(ctx context.Context, t *tx, repoID int64, d digest.Digest) error {
 		ON CONFLICT (repository_id, digest) DO NOTHING`, repoID, string(d), t.now); err != nil {
 		return fmt.Errorf("link blob: %w", err)
 	}
-	return nil
+	// A new or renewed link starts the blob's grace period.
+	return queueBlob(ctx, t, d, t.now)
 }
 
 // MountBlob links a blob into repo from the repository from (which must hold
@@ -123,6 +124,6 @@ func (db *DB) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) erro
 		if n, _ := res.RowsAffected(); n == 0 {
 			return core.Errorf(core.CodeBlobUnknown, "blob %s not found in %s", d, repo)
 		}
-		return nil
+		return queueBlob(ctx, t, d, t.now)
 	})
 }

@@ -32,6 +32,9 @@ type DB struct {
 	r       *sql.DB // reads
 	now     func() time.Time
 	jobs    JobInserter // nil: jobs are not enqueued
+	// pruneAlways: a registry-wide auto-prune policy exists, so every
+	// tagging push asks for a prune (see Options.AutopruneDefault).
+	pruneAlways bool
 
 	// Prepared statements of the read pool by query text: SQLite otherwise
 	// parses every statement on every call.
@@ -55,6 +58,10 @@ type Options struct {
 	// Jobs enqueues background jobs in write transactions (internal/jobs);
 	// nil for tools that open the store alone.
 	Jobs JobInserter
+	// AutopruneDefault says a registry-wide default auto-prune policy is
+	// configured: every push that tags asks for a prune of its repository,
+	// not only pushes to repositories with policies of their own.
+	AutopruneDefault bool
 }
 
 // OpenSQLite opens (creating if needed) a SQLite database file in WAL mode with
@@ -97,7 +104,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	db := &DB{dialect: SQLite, w: w, r: r, now: opts.Now, jobs: opts.Jobs,
+	db := &DB{dialect: SQLite, w: w, r: r, now: opts.Now, jobs: opts.Jobs, pruneAlways: opts.AutopruneDefault,
 		reqs: make(chan *writeReq, 256), closing: make(chan struct{}), writerDone: make(chan struct{})}
 	if db.now == nil {
 		db.now = time.Now

@@ -80,9 +80,26 @@ func (db *DB) PutManifest(ctx context.Context, m PutManifest) error {
 			}
 		}
 		m.Blobs = present
+		wasLive, err := manifestLive(ctx, t, r.ID, m.Digest)
+		if err != nil {
+			return err
+		}
 		id, labels, err := upsertManifest(ctx, t, r.ID, m)
 		if err != nil {
 			return err
+		}
+		if !wasLive {
+			// The manifest becomes live: its blobs count in the
+			// namespace's usage, and growth must fit the quota.
+			nsID, grown, err := countManifestUsage(ctx, t, id, 1)
+			if err != nil {
+				return err
+			}
+			if grown > 0 {
+				if err := checkQuota(ctx, t, nsID, 0); err != nil {
+					return err
+				}
+			}
 		}
 		if len(m.Tags) == 0 {
 			return nil
@@ -101,8 +118,17 @@ func (db *DB) PutManifest(ctx context.Context, m PutManifest) error {
 				return err
 			}
 		}
-		return nil
+		if err := db.requestPrune(ctx, t, r.ID); err != nil {
+			return err
+		}
+		// One repo_push per push request, with the tags it set.
+		return db.emitNotification(ctx, t, r.ID, r.FullName, EventRepoPush, RepoPushData{UpdatedTags: m.Tags})
 	})
+}
+
+// RepoPushData is the event data of EventRepoPush.
+type RepoPushData struct {
+	UpdatedTags []string `json:"updated_tags"`
 }
 
 // linkedBlobs returns the digests of blobs that are linked to the repository.
@@ -110,6 +136,17 @@ func linkedBlobs(ctx context.Context, t *tx, repoID int64, blobs []digest.Digest
 	var present []digest.Digest
 	for _, d := range uniqueDigests(blobs) {
 		var one int
+		if t.dialect == Postgres {
+			// Hold the blob row against garbage collection (internal/gc/doc.go),
+			// before the link is read.
+			err := t.queryRow(ctx, `SELECT 1 FROM blobs WHERE digest = ? FOR KEY SHARE`, string(d)).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("check blob: %w", err)
+			}
+		}
 		err := t.queryRow(ctx, `SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?`, repoID, string(d)).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
@@ -128,10 +165,15 @@ func upsertManifest(ctx context.Context, t *tx, repoID int64, m PutManifest) (in
 	var id int64
 	var deleted sql.NullInt64
 	var stored sql.NullString
-	err := t.queryRow(ctx, `SELECT id, deleted_at, labels FROM manifests WHERE repository_id = ? AND digest = ?`,
-		repoID, string(m.Digest)).Scan(&id, &deleted, &stored)
+	// The lock (PostgreSQL) keeps garbage collection off the row; a row it
+	// removed meanwhile is not found and stored again.
+	err := t.queryRow(ctx, `SELECT id, deleted_at, labels FROM manifests WHERE repository_id = ? AND digest = ?`+
+		t.lockSuffix("FOR NO KEY UPDATE"), repoID, string(m.Digest)).Scan(&id, &deleted, &stored)
 	switch {
 	case err == nil:
+		if err := queueManifest(ctx, t, id, t.now); err != nil {
+			return 0, nil, err
+		}
 		if deleted.Valid {
 			if _, err := t.exec(ctx, `UPDATE manifests SET deleted_at = NULL WHERE id = ?`, id); err != nil {
 				return 0, nil, fmt.Errorf("revive manifest: %w", err)
@@ -169,6 +211,9 @@ func upsertManifest(ctx context.Context, t *tx, repoID int64, m PutManifest) (in
 		int64(len(m.Content)), m.LayersSize, m.Content, t.now, encoded).Scan(&id)
 	if err != nil {
 		return 0, nil, fmt.Errorf("insert manifest: %w", err)
+	}
+	if err := queueManifest(ctx, t, id, t.now); err != nil {
+		return 0, nil, err
 	}
 	for _, d := range uniqueDigests(m.Blobs) {
 		if _, err := t.exec(ctx, `INSERT INTO manifest_blobs (manifest_id, digest) VALUES (?, ?)`, id, string(d)); err != nil {
@@ -288,6 +333,9 @@ func (db *DB) DeleteManifest(ctx context.Context, repo string, d digest.Digest) 
 		if _, err := t.exec(ctx, `UPDATE tags SET lifetime_end = CASE WHEN expires_at IS NOT NULL AND expires_at <= ?
 			THEN expires_at ELSE ? END WHERE manifest_id = ? AND lifetime_end IS NULL`, t.now, t.now, id); err != nil {
 			return fmt.Errorf("end tags: %w", err)
+		}
+		if err := releaseManifestUsage(ctx, t, id); err != nil {
+			return err
 		}
 		if _, err := t.exec(ctx, `UPDATE manifests SET deleted_at = ? WHERE id = ?`, t.now, id); err != nil {
 			return fmt.Errorf("delete manifest: %w", err)

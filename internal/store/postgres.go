@@ -37,7 +37,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*DB, e
 	pool.SetMaxOpenConns(n)
 	pool.SetMaxIdleConns(n)
 	pool.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{dialect: Postgres, w: pool, r: pool, now: opts.Now, jobs: opts.Jobs}
+	db := &DB{dialect: Postgres, w: pool, r: pool, now: opts.Now, jobs: opts.Jobs, pruneAlways: opts.AutopruneDefault}
 	if db.now == nil {
 		db.now = time.Now
 	}

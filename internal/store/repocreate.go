@@ -122,6 +122,9 @@ func (db *DB) DeleteRepository(ctx context.Context, fullName string) error {
 		if err != nil {
 			return err
 		}
+		if err := releaseRepositoryUsage(ctx, t, r.ID); err != nil {
+			return err
+		}
 		if _, err := t.exec(ctx, `DELETE FROM repositories WHERE id = ?`, r.ID); err != nil {
 			return fmt.Errorf("delete repository: %w", err)
 		}

@@ -171,8 +171,17 @@ func (db *DB) RestoreTag(ctx context.Context, repo, name string, d digest.Digest
 			return err
 		}
 		if deleted {
-			if _, err := t.exec(ctx, `UPDATE manifests SET deleted_at = NULL WHERE id = ?`, id); err != nil {
+			res, err := t.exec(ctx, `UPDATE manifests SET deleted_at = NULL WHERE id = ? AND deleted_at IS NOT NULL`, id)
+			if err != nil {
 				return fmt.Errorf("revive manifest: %w", err)
+			}
+			// Counted once, even when a push revived it meanwhile.
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("revive manifest: %w", err)
+			} else if n == 1 {
+				if _, _, err := countManifestUsage(ctx, t, id, 1); err != nil {
+					return err
+				}
 			}
 		}
 		return setTag(ctx, t, r.ID, rules, tagTarget{name: name, manifestID: id, reversion: true, op: "restore"})

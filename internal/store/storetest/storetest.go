@@ -60,7 +60,11 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"ConcurrentPutSameTag", testConcurrentTag},
 	}
 	tests = append(tests, lifecycleTests...)
+	tests = append(tests, autopruneTests...)
+	tests = append(tests, quotaTests...)
 	tests = append(tests, scannerTests...)
+	tests = append(tests, notificationTests...)
+	tests = append(tests, gcTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}

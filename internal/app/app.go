@@ -200,7 +200,6 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		runner = r
 	}
-	defer a.startScanner(ctx)()
 	stopWork := func() {
 		if runner != nil {
 			if err := runner.Stop(context.WithoutCancel(ctx)); err != nil {

@@ -45,6 +45,7 @@ func (a *App) workers() jobs.Workers {
 			jobAutopruneAll:       a.pruneAll,
 			store.JobAutoprune:    a.pruneRepository,
 			store.JobQuotaRecount: a.recountUsage,
+			store.JobScanManifest: a.scanManifest,
 			store.JobRepositoryGC: func(ctx context.Context, j jobs.Job) error {
 				var args store.RepositoryGCArgs
 				if err := j.Decode(&args); err != nil {
@@ -60,6 +61,10 @@ func (a *App) workers() jobs.Workers {
 			{Kind: jobUploadOrphans, Interval: 10 * time.Minute},
 		},
 		Backoff: map[string]func(int) time.Duration{store.JobNotification: a.notificationBackoff()},
+	}
+	if a.cfg.SecurityScanner {
+		w.Handlers[jobScanRequeue] = a.scanRequeue
+		w.Periodic = append(w.Periodic, jobs.Periodic{Kind: jobScanRequeue, Interval: scanRequeueInterval})
 	}
 	if a.cfg.GarbageCollection {
 		w.Handlers[jobGC] = a.collectGarbage

@@ -4,20 +4,21 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharfhq/wharf/internal/api"
-	"github.com/wharfhq/wharf/internal/config"
+	"github.com/wharfhq/wharf/internal/jobs"
 	"github.com/wharfhq/wharf/internal/scanner"
+	"github.com/wharfhq/wharf/internal/store"
 )
 
-// The built-in vulnerability scanner. Until scans run as durable jobs, a
-// pushed manifest is recorded as queued in the database and handed to an
-// in-process worker through a bounded channel; the worker also sweeps the
-// database for queued scans (after a restart, or when the channel was
-// full), so no push goes unscanned.
+// The built-in vulnerability scanner. A pushed manifest is recorded as
+// queued in the database and, in the same transaction, a scan_manifest job
+// is enqueued (store.JobScanManifest); a worker process runs it once
+// whatever the number of replicas. A periodic job queues again the scans
+// whose job was lost (see scanRequeue).
 
 // newScanner builds the scanner service. It exists whatever the feature
 // flag says, so that `wharf admin vulndb import` works on any install; only
@@ -105,18 +106,38 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
-// startScanner runs the scan worker on processes that do background work
-// (roles all and worker) while the feature is on; the returned function
-// stops it and waits.
-func (a *App) startScanner(ctx context.Context) func() {
-	if !a.cfg.SecurityScanner || a.cfg.Role == config.RoleWeb {
-		return func() {}
+// Scan job kinds and timings.
+const (
+	// jobScanRequeue is the periodic job that queues again the manifests
+	// left queued without a job.
+	jobScanRequeue = "scan_requeue"
+	// scanRequeueInterval is how often it runs, and how long a scan must
+	// have stayed queued to be queued again.
+	scanRequeueInterval = 10 * time.Minute
+)
+
+// scanManifest works a scan_manifest job. With the feature off the job is
+// dropped; the manifest stays queued and is queued again once the feature
+// is on.
+func (a *App) scanManifest(ctx context.Context, j jobs.Job) error {
+	if !a.cfg.SecurityScanner {
+		return nil
 	}
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); a.scanner.Run(wctx) }()
-	return func() { cancel(); wg.Wait() }
+	var args store.ScanManifestArgs
+	if err := j.Decode(&args); err != nil {
+		return err
+	}
+	return a.scanner.Work(ctx, args.Repository, args.Digest)
+}
+
+// scanRequeue queues again the scans still queued after
+// scanRequeueInterval.
+func (a *App) scanRequeue(ctx context.Context, _ jobs.Job) error {
+	n, err := a.scanner.Requeue(ctx, scanRequeueInterval)
+	if n > 0 {
+		a.log.Info("queued scans again", "manifests", n)
+	}
+	return err
 }
 
 // ImportVulnerabilities imports vulnerability data (wharf admin vulndb

@@ -40,13 +40,6 @@ type Options struct {
 	// TempDir is where layer files are spooled while indexing ("": the
 	// system's temporary directory).
 	TempDir string
-	// QueueSize bounds the in-process queue of manifests waiting for a
-	// scan (default 1024). A manifest that does not fit stays queued in the
-	// database and is picked up by the next sweep.
-	QueueSize int
-	// SweepInterval is how often Run looks for queued scans in the
-	// database (default 1 minute).
-	SweepInterval time.Duration
 }
 
 // Service indexes and matches manifests and imports vulnerability data.
@@ -56,92 +49,44 @@ type Service struct {
 	log   *slog.Logger
 	ix    *Indexer
 	opts  Options
-	queue chan scanJob
 	// layerLocks serialises indexing of the same layer by concurrent scans.
 	mu         sync.Mutex
 	layerLocks map[digest.Digest]*sync.Mutex
 }
 
-type scanJob struct {
-	repo   string
-	digest digest.Digest
-}
-
 // New builds the scanner.
 func New(meta Metadata, blobs blob.Store, log *slog.Logger, opts Options) (*Service, error) {
-	if opts.QueueSize <= 0 {
-		opts.QueueSize = 1024
-	}
-	if opts.SweepInterval <= 0 {
-		opts.SweepInterval = time.Minute
-	}
 	ix, err := NewIndexer(opts.TempDir)
 	if err != nil {
 		return nil, err
 	}
 	return &Service{meta: meta, blobs: blobs, log: log, ix: ix, opts: opts,
-		queue: make(chan scanJob, opts.QueueSize), layerLocks: map[digest.Digest]*sync.Mutex{}}, nil
+		layerLocks: map[digest.Digest]*sync.Mutex{}}, nil
 }
 
-// Enqueue records that a pushed manifest waits for a scan and hands it to
-// the worker without blocking.
+// Enqueue records that a pushed manifest waits for a scan. The store
+// enqueues the scan job (store.JobScanManifest) in the same transaction,
+// when it has a job queue; a worker then calls Work.
 func (s *Service) Enqueue(ctx context.Context, repo string, d digest.Digest) error {
-	if err := s.meta.QueueManifestScan(ctx, d, repo); err != nil {
-		return err
-	}
-	select {
-	case s.queue <- scanJob{repo: repo, digest: d}:
-	default:
-		s.log.Warn("scan queue full; the scan waits for the next sweep", "repository", repo, "digest", string(d))
-	}
-	return nil
+	return s.meta.QueueManifestScan(ctx, d, repo)
 }
 
-// Run scans queued manifests until ctx ends: those handed over by Enqueue,
-// and every SweepInterval those still marked queued in the database (left
-// by a restart or a full queue).
-func (s *Service) Run(ctx context.Context) {
-	tick := time.NewTicker(s.opts.SweepInterval)
-	defer tick.Stop()
-	s.sweep(ctx)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case j := <-s.queue:
-			s.scanLogged(ctx, j.repo, j.digest)
-		case <-tick.C:
-			s.sweep(ctx)
-		}
-	}
-}
-
-func (s *Service) sweep(ctx context.Context) {
-	var after digest.Digest
-	for ctx.Err() == nil {
-		page, err := s.meta.ManifestScans(ctx, core.ScanQueued, after, 100)
-		if err != nil {
-			s.log.Error("scan sweep", "err", err)
-			return
-		}
-		for _, m := range page {
-			s.scanLogged(ctx, m.Repository, m.Digest)
-		}
-		if len(page) < 100 {
-			return
-		}
-		after = page[len(page)-1].Digest
-	}
-}
-
-func (s *Service) scanLogged(ctx context.Context, repo string, d digest.Digest) {
+// Work runs one scan job. A scan whose outcome is recorded (scanned,
+// unsupported, or failed on an unreadable layer) is done: only an error
+// that leaves the manifest queued is returned, for the job to be tried
+// again.
+func (s *Service) Work(ctx context.Context, repo string, d digest.Digest) error {
 	start := time.Now()
 	r, err := s.ScanManifest(ctx, repo, d)
 	if err != nil {
-		if ctx.Err() == nil {
-			s.log.Error("scan manifest", "repository", repo, "digest", string(d), "err", err)
+		if ctx.Err() != nil {
+			return err
 		}
-		return
+		if st, serr := s.meta.ManifestScan(ctx, d); serr == nil && st.Status != core.ScanQueued {
+			s.log.Error("scan manifest", "repository", repo, "digest", string(d), "status", st.Status, "err", err)
+			return nil
+		}
+		return err
 	}
 	n := 0
 	for _, p := range r.Packages {
@@ -149,6 +94,36 @@ func (s *Service) scanLogged(ctx context.Context, repo string, d digest.Digest) 
 	}
 	s.log.Info("scanned manifest", "repository", repo, "digest", string(d), "status", r.Status,
 		"packages", len(r.Packages), "vulnerabilities", n, "duration_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+// Requeue queues again the manifests still marked queued whose status has
+// not changed for olderThan (their job was lost: queued before scans were
+// jobs, or given up after its last attempt), which enqueues a new scan job
+// for each, and returns how many.
+func (s *Service) Requeue(ctx context.Context, olderThan time.Duration) (int, error) {
+	cutoff := time.Now().Add(-olderThan)
+	var after digest.Digest
+	n := 0
+	for {
+		page, err := s.meta.ManifestScans(ctx, core.ScanQueued, after, 100)
+		if err != nil {
+			return n, err
+		}
+		for _, m := range page {
+			if m.UpdatedAt.After(cutoff) {
+				continue
+			}
+			if err := s.meta.QueueManifestScan(ctx, m.Digest, m.Repository); err != nil {
+				return n, fmt.Errorf("requeue scan %s: %w", m.Digest, err)
+			}
+			n++
+		}
+		if len(page) < 100 {
+			return n, nil
+		}
+		after = page[len(page)-1].Digest
+	}
 }
 
 // layerMediaTypes are the layer types the indexer reads.

@@ -65,7 +65,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	cb := &countingBlobs{Store: fsb, opens: map[digest.Digest]int{}}
-	svc, err := New(db, cb, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{TempDir: t.TempDir(), SweepInterval: 50 * time.Millisecond})
+	svc, err := New(db, cb, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,38 +182,51 @@ func TestScanStatuses(t *testing.T) {
 	}
 }
 
-// Queued scans are worked by Run: those handed over by Enqueue and those
-// left in the database (a restart).
-func TestRunWorksQueue(t *testing.T) {
+// A scan job records the outcome; a manifest still queued after its job
+// was lost (left by a previous process) is queued again by Requeue, and
+// only once it has waited for olderThan.
+func TestWorkAndRequeue(t *testing.T) {
 	e := newEnv(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := context.Background()
 	a := e.manifest("acme/app", e.blob("acme/app", gzipLayer, debianBase(t, "gzip")))
 	b := e.manifest("acme/app", e.blob("acme/app", gzipLayer, tarLayer(t, "gzip", dirEntries(t, "testdata/npm-fixed", "app/")...)))
 	if err := e.db.QueueManifestScan(ctx, b, "acme/app"); err != nil { // left by a previous process
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { e.svc.Run(ctx); close(done) }()
 	if err := e.svc.Enqueue(ctx, "acme/app", a); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for _, d := range []digest.Digest{a, b} {
-		for {
-			r, err := e.svc.Report(ctx, d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Status == core.ScanScanned {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s still %s", d, r.Status)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+	if err := e.svc.Work(ctx, "acme/app", a); err != nil {
+		t.Fatal(err)
 	}
-	cancel()
-	<-done
+	if r, err := e.svc.Report(ctx, a); err != nil || r.Status != core.ScanScanned {
+		t.Fatalf("%s: %+v %v", a, r.Status, err)
+	}
+	if n, err := e.svc.Requeue(ctx, time.Hour); err != nil || n != 0 {
+		t.Fatalf("requeue of recent scans: %d %v", n, err)
+	}
+	if n, err := e.svc.Requeue(ctx, 0); err != nil || n != 1 {
+		t.Fatalf("requeue: %d %v", n, err)
+	}
+	if r, err := e.svc.Report(ctx, b); err != nil || r.Status != core.ScanQueued {
+		t.Fatalf("%s: %+v %v", b, r.Status, err)
+	}
+	if err := e.svc.Work(ctx, "acme/app", b); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := e.svc.Report(ctx, b); err != nil || r.Status != core.ScanScanned {
+		t.Fatalf("%s: %+v %v", b, r.Status, err)
+	}
+	// A manifest deleted since it was queued settles as failed: the job
+	// is done, not retried.
+	gone := digest.FromString("gone")
+	if err := e.svc.Enqueue(ctx, "acme/app", gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Work(ctx, "acme/app", gone); err != nil {
+		t.Fatalf("work on a deleted manifest: %v", err)
+	}
+	if r, err := e.svc.Report(ctx, gone); err != nil || r.Status != core.ScanFailed {
+		t.Fatalf("%s: %+v %v", gone, r.Status, err)
+	}
 }

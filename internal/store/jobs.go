@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // JobInserter puts a background job into the job queue inside a store write
@@ -34,7 +36,16 @@ const (
 	// JobRepositoryGC follows the deletion of a repository; its arguments
 	// are RepositoryGCArgs.
 	JobRepositoryGC = "repository_gc"
+	// JobScanManifest scans a manifest recorded as queued by
+	// QueueManifestScan; its arguments are ScanManifestArgs.
+	JobScanManifest = "scan_manifest"
 )
+
+// ScanManifestArgs are the arguments of JobScanManifest.
+type ScanManifestArgs struct {
+	Repository string        `json:"repository"`
+	Digest     digest.Digest `json:"digest"`
+}
 
 // RepositoryGCArgs are the arguments of JobRepositoryGC: what the deleted
 // repository leaves behind outside the database.

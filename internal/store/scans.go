@@ -91,8 +91,9 @@ type ManifestScan struct {
 	UpdatedAt time.Time
 }
 
-// QueueManifestScan records that a manifest waits for a scan. A manifest
-// already scanned keeps its report until the new scan replaces it.
+// QueueManifestScan records that a manifest waits for a scan and, in the
+// same transaction, enqueues the JobScanManifest job that scans it. A
+// manifest already scanned keeps its report until the new scan replaces it.
 func (db *DB) QueueManifestScan(ctx context.Context, d digest.Digest, repo string) error {
 	return db.write(ctx, func(t *tx) error {
 		_, err := t.exec(ctx, `INSERT INTO manifest_scans (digest, repository, status, updated_at) VALUES (?, ?, ?, ?)
@@ -102,7 +103,7 @@ func (db *DB) QueueManifestScan(ctx context.Context, d digest.Digest, repo strin
 		if err != nil {
 			return fmt.Errorf("queue scan: %w", err)
 		}
-		return nil
+		return db.enqueue(ctx, t, JobScanManifest, ScanManifestArgs{Repository: repo, Digest: d})
 	})
 }
 

@@ -181,15 +181,8 @@ func (h *Handler) getRepository(w http.ResponseWriter, r *http.Request, p params
 }
 
 func (h *Handler) updateRepository(w http.ResponseWriter, r *http.Request, p params) error {
-	name, err := repoName(p)
+	name, err := h.repoAccess(r, p, auth.ScopeRepoWrite, core.RoleWrite)
 	if err != nil {
-		return err
-	}
-	id := caller(r)
-	if err := requireScope(id, auth.ScopeRepoWrite); err != nil {
-		return err
-	}
-	if _, err := h.requireRepoRole(r.Context(), id, name, core.RoleWrite); err != nil {
 		return err
 	}
 	var req struct {
@@ -209,15 +202,8 @@ func (h *Handler) updateRepository(w http.ResponseWriter, r *http.Request, p par
 }
 
 func (h *Handler) deleteRepository(w http.ResponseWriter, r *http.Request, p params) error {
-	name, err := repoName(p)
+	name, err := h.repoAccess(r, p, auth.ScopeRepoAdmin, core.RoleAdmin)
 	if err != nil {
-		return err
-	}
-	id := caller(r)
-	if err := requireScope(id, auth.ScopeRepoAdmin); err != nil {
-		return err
-	}
-	if _, err := h.requireRepoRole(r.Context(), id, name, core.RoleAdmin); err != nil {
 		return err
 	}
 	if err := h.db.DeleteRepository(r.Context(), name); err != nil {
@@ -228,15 +214,8 @@ func (h *Handler) deleteRepository(w http.ResponseWriter, r *http.Request, p par
 }
 
 func (h *Handler) changeVisibility(w http.ResponseWriter, r *http.Request, p params) error {
-	name, err := repoName(p)
+	name, err := h.repoAccess(r, p, auth.ScopeRepoAdmin, core.RoleAdmin)
 	if err != nil {
-		return err
-	}
-	id := caller(r)
-	if err := requireScope(id, auth.ScopeRepoAdmin); err != nil {
-		return err
-	}
-	if _, err := h.requireRepoRole(r.Context(), id, name, core.RoleAdmin); err != nil {
 		return err
 	}
 	var req struct {
@@ -256,15 +235,8 @@ func (h *Handler) changeVisibility(w http.ResponseWriter, r *http.Request, p par
 }
 
 func (h *Handler) changeState(w http.ResponseWriter, r *http.Request, p params) error {
-	name, err := repoName(p)
+	name, err := h.repoAccess(r, p, auth.ScopeRepoAdmin, core.RoleAdmin)
 	if err != nil {
-		return err
-	}
-	id := caller(r)
-	if err := requireScope(id, auth.ScopeRepoAdmin); err != nil {
-		return err
-	}
-	if _, err := h.requireRepoRole(r.Context(), id, name, core.RoleAdmin); err != nil {
 		return err
 	}
 	var req struct {
@@ -282,4 +254,22 @@ func (h *Handler) changeState(w http.ResponseWriter, r *http.Request, p params) 
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"success": true})
 	return nil
+}
+
+// repoAccess is the prologue of a repository endpoint: a valid repository
+// name from the path, the OAuth scope, and at least role on it. It returns
+// the repository name.
+func (h *Handler) repoAccess(r *http.Request, p params, scope, role string) (string, error) {
+	name, err := repoName(p)
+	if err != nil {
+		return "", err
+	}
+	id := caller(r)
+	if err := requireScope(id, scope); err != nil {
+		return "", err
+	}
+	if _, err := h.requireRepoRole(r.Context(), id, name, role); err != nil {
+		return "", err
+	}
+	return name, nil
 }

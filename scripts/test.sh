@@ -39,6 +39,7 @@ APT_PACKAGES=(
   jq curl ca-certificates
   git # go build stamps VCS information from the checkout
   debootstrap # a real Debian root filesystem for the image scanner test (internal/app)
+  chromium # headless browser for the web UI tests (internal/e2e, driven with chromedp)
 )
 
 # Go tools: installed name, module path (as "go version -m" reports it), package@version.

@@ -47,6 +47,15 @@ func admin(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 	if args[0] == "vulndb" {
 		return adminVulndb(args[1:], stdout, stderr, getenv)
 	}
+	switch args[0] {
+	case "export":
+		return adminExport(args[1:], stdout, stderr, getenv)
+	case "import":
+		return adminImport(args[1:], stdout, stderr, getenv)
+	}
+	if args[0] == "replicate" {
+		return adminReplicate(args[1:], stdout, stderr, getenv)
+	}
 	fs := flag.NewFlagSet("admin "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cf := addCommonFlags(fs, getenv)

@@ -36,6 +36,10 @@ func usage(w io.Writer) {
   wharf admin gc [--dry-run] [--data DIR] [--config FILE]   (a garbage-collection pass now; --dry-run reports what would go)
   wharf admin vulndb import PATH... [--data DIR] [--config FILE]   (OSV/Debian tracker/CSAF JSON files, directories, zip archives)
   wharf admin vulndb rescan [--data DIR] [--config FILE]
+  wharf admin export NS/REPO[:TAG]... --output DIR|FILE.tar [--data DIR] [--config FILE]   (OCI image layout; read-only)
+  wharf admin import PATH [--namespace NS] [--repository NS/REPO] [--data DIR] [--config FILE]
+  wharf admin replicate backfill [--batch N] [--config FILE]   (enqueue copies of blobs missing from a location)
+  wharf admin replicate status [--config FILE]
   wharf version
 `)
 }

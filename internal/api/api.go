@@ -9,6 +9,7 @@ import (
 
 	"github.com/wharfhq/wharf/internal/auth"
 	"github.com/wharfhq/wharf/internal/core"
+	"github.com/wharfhq/wharf/internal/httpx"
 	"github.com/wharfhq/wharf/internal/store"
 )
 
@@ -45,6 +46,18 @@ type Options struct {
 	// Notifications validates repository notification configs
 	// (notification.go); nil turns the notification API off.
 	Notifications Notifications
+	// NoLoginAudit turns off the audit log's login entries (logs.go;
+	// ACTION_LOG_AUDIT_LOGINS false).
+	NoLoginAudit bool
+	// ProxyCache checks proxy cache configurations (proxycache.go); nil
+	// when FEATURE_PROXY_CACHE is off.
+	ProxyCache ProxyCache
+	// Mirrors validates repository mirror settings (mirror.go); nil turns
+	// the mirror API off.
+	Mirrors Mirrors
+	// JobStats counts background jobs for the superuser panel
+	// (ui_superuser.go); nil answers 404.
+	JobStats JobStatsFunc
 }
 
 // Handler serves /api/v1/.
@@ -96,6 +109,12 @@ func (h *Handler) routes() {
 	h.oidcRoutes()
 	h.securityRoutes()
 	h.notificationRoutes()
+	h.logRoutes()
+	h.proxyCacheRoutes()
+	h.mirrorRoutes()
+	h.superuserRoutes()
+	h.uiSupportRoutes()
+	h.replicationRoutes()
 }
 
 func (h *Handler) baseURL(r *http.Request) string {
@@ -154,6 +173,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+	r = r.WithContext(core.WithActor(r.Context(), id.Actor(clientAddr(r))))
+	httpx.SetActor(r.Context(), id.User.Username)
+	httpx.SetRepository(r.Context(), p["repo"])
 	if err := rte.h(w, r, p); err != nil {
 		h.writeError(w, r, err)
 	}

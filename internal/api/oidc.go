@@ -158,6 +158,7 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		h.loginError(w, r, err)
 		return
 	}
+	h.logLogin(r, h.authn.IdentityFor(res.User, "oidc"), res.User.Username, nil)
 	w.Header().Set("Location", safeReturnPath(res.ReturnTo))
 	w.WriteHeader(http.StatusFound)
 }

@@ -5,38 +5,113 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/wharfhq/wharf/internal/core"
 )
 
 // Quay's namespace quotas: one storage limit per organization with Warning
 // and Reject thresholds. Members read them; superusers change them.
+//
+// Quay's superuser quota endpoints (/superuser/users/{namespace}/quota and
+// /superuser/organization/{namespace}/quota) manage the quota of any
+// namespace, a user's included, for superusers only; /user/quota lists the
+// caller's own.
 func (h *Handler) quotaRoutes() {
-	base := "/organization/{orgname}/quota"
-	h.rt.handle("GET", base, h.listQuotas)
-	h.rt.handle("POST", base, h.createQuota)
-	h.rt.handle("GET", base+"/{quota_id}", h.getQuota)
-	h.rt.handle("PUT", base+"/{quota_id}", h.updateQuota)
-	h.rt.handle("DELETE", base+"/{quota_id}", h.deleteQuota)
-	h.rt.handle("POST", base+"/{quota_id}/recalculate", h.recalculateQuota)
-	h.rt.handle("GET", base+"/{quota_id}/limit", h.listQuotaLimits)
-	h.rt.handle("POST", base+"/{quota_id}/limit", h.createQuotaLimit)
-	h.rt.handle("GET", base+"/{quota_id}/limit/{limit_id}", h.getQuotaLimit)
-	h.rt.handle("PUT", base+"/{quota_id}/limit/{limit_id}", h.updateQuotaLimit)
-	h.rt.handle("DELETE", base+"/{quota_id}/limit/{limit_id}", h.deleteQuotaLimit)
+	for _, base := range []string{"/organization/{orgname}/quota", "/superuser/users/{orgname}/quota", "/superuser/organization/{orgname}/quota"} {
+		wrap := func(fn handlerFunc) handlerFunc { return fn }
+		if strings.HasPrefix(base, "/superuser/") {
+			wrap = superuserQuota
+		}
+		h.rt.handle("GET", base, wrap(h.listQuotas))
+		h.rt.handle("POST", base, wrap(h.createQuota))
+		h.rt.handle("GET", base+"/{quota_id}", wrap(h.getQuota))
+		h.rt.handle("PUT", base+"/{quota_id}", wrap(h.updateQuota))
+		h.rt.handle("DELETE", base+"/{quota_id}", wrap(h.deleteQuota))
+		h.rt.handle("POST", base+"/{quota_id}/recalculate", wrap(h.recalculateQuota))
+		h.rt.handle("GET", base+"/{quota_id}/limit", wrap(h.listQuotaLimits))
+		h.rt.handle("POST", base+"/{quota_id}/limit", wrap(h.createQuotaLimit))
+		h.rt.handle("GET", base+"/{quota_id}/limit/{limit_id}", wrap(h.getQuotaLimit))
+		h.rt.handle("PUT", base+"/{quota_id}/limit/{limit_id}", wrap(h.updateQuotaLimit))
+		h.rt.handle("DELETE", base+"/{quota_id}/limit/{limit_id}", wrap(h.deleteQuotaLimit))
+	}
+	h.rt.handle("GET", "/user/quota", h.listOwnQuotas)
+	h.rt.handle("GET", "/user/quota/{quota_id}", h.getOwnQuota)
+}
+
+// superuserParam marks a request that came through a superuser quota
+// route (set by the route, never from the path: path parameters are
+// names in braces).
+const superuserParam = "superuser route"
+
+// superuserQuota marks the request as a superuser route: any namespace,
+// superusers only.
+func superuserQuota(fn handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p params) error {
+		p[superuserParam] = "1"
+		return fn(w, r, p)
+	}
+}
+
+// listOwnQuotas is GET /user/quota: the caller's own namespace's quota.
+func (h *Handler) listOwnQuotas(w http.ResponseWriter, r *http.Request, _ params) error {
+	id, err := requireUser(r)
+	if err != nil {
+		return err
+	}
+	qs, err := h.db.Quotas(r.Context(), id.User.Username)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, h.quotaList(qs))
+	return nil
+}
+
+// getOwnQuota is GET /user/quota/{quota_id}.
+func (h *Handler) getOwnQuota(w http.ResponseWriter, r *http.Request, p params) error {
+	id, err := requireUser(r)
+	if err != nil {
+		return err
+	}
+	qid, err := pathID(p, "quota_id")
+	if err != nil {
+		return err
+	}
+	q, err := h.db.Quota(r.Context(), id.User.Username, qid)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, h.quotaView(q))
+	return nil
 }
 
 func quotaLimitView(l core.QuotaLimit) map[string]any {
 	return map[string]any{"id": l.ID, "type": l.Kind, "limit_percent": l.ThresholdPercent}
 }
 
-func quotaView(q core.Quota) map[string]any {
+// quotaView is Quay's quota view; default_config_exists says a system
+// default quota (DEFAULT_SYSTEM_REJECT_QUOTA_BYTES) is configured.
+func (h *Handler) quotaView(q core.Quota) map[string]any {
 	limits := make([]map[string]any, 0, len(q.Limits))
 	for _, l := range q.Limits {
 		limits = append(limits, quotaLimitView(l))
 	}
 	return map[string]any{"id": q.ID, "limit_bytes": q.LimitBytes, "limit": core.FormatByteSize(q.LimitBytes),
-		"default_config": false, "default_config_exists": false, "limits": limits}
+		"default_config": false, "default_config_exists": h.db.SystemQuotaBytes() > 0, "limits": limits}
+}
+
+// quotaList is Quay's quota list of a namespace: its quota or, without
+// one, the system default (default_config true, no id, no limits).
+func (h *Handler) quotaList(qs []core.Quota) []map[string]any {
+	out := make([]map[string]any, 0, len(qs))
+	for _, q := range qs {
+		out = append(out, h.quotaView(q))
+	}
+	if sys := h.db.SystemQuotaBytes(); len(out) == 0 && sys > 0 {
+		out = append(out, map[string]any{"id": nil, "limit_bytes": sys, "limit": core.FormatByteSize(sys),
+			"default_config": true, "default_config_exists": true, "limits": []map[string]any{}})
+	}
+	return out
 }
 
 // quotaReport is the organization view's quota_report.
@@ -48,13 +123,20 @@ func (h *Handler) quotaReport(ctx context.Context, ns string) (map[string]any, e
 	report := map[string]any{"quota_bytes": used, "configured_quota": nil, "running_backfill": "complete", "backfill_status": "complete"}
 	if q != nil {
 		report["configured_quota"] = q.LimitBytes
+	} else if sys := h.db.SystemQuotaBytes(); sys > 0 {
+		report["configured_quota"] = sys
 	}
 	return report, nil
 }
 
 // quotaReader checks that the caller may read an organization's quota: a
-// member or a superuser (401 anonymous, 404 unknown, 403 otherwise).
-func (h *Handler) quotaReader(r *http.Request, ns string) error {
+// member or a superuser (401 anonymous, 404 unknown, 403 otherwise); on a
+// superuser route, any namespace's, for superusers only.
+func (h *Handler) quotaReader(r *http.Request, p params) error {
+	if p[superuserParam] != "" {
+		return h.quotaEditor(r, p)
+	}
+	ns := p["orgname"]
 	id, err := requireUser(r)
 	if err != nil {
 		return err
@@ -76,14 +158,20 @@ func (h *Handler) quotaReader(r *http.Request, ns string) error {
 }
 
 // quotaEditor checks that the caller is a superuser (FEATURE_EDIT_QUOTA is
-// theirs in Quay) and the organization exists.
-func (h *Handler) quotaEditor(r *http.Request, ns string) error {
+// theirs in Quay) and the organization exists (on a superuser route, the
+// namespace, a user's or an organization).
+func (h *Handler) quotaEditor(r *http.Request, p params) error {
+	ns := p["orgname"]
 	id, err := requireUser(r)
 	if err != nil {
 		return err
 	}
 	if !id.Superuser {
 		return errForbidden()
+	}
+	if p[superuserParam] != "" {
+		_, err = h.db.Namespace(r.Context(), ns)
+		return err
 	}
 	_, err = h.requireOrg(r.Context(), ns)
 	return err
@@ -120,23 +208,19 @@ func decodeQuotaLimit(r *http.Request) (int64, error) {
 }
 
 func (h *Handler) listQuotas(w http.ResponseWriter, r *http.Request, p params) error {
-	if err := h.quotaReader(r, p["orgname"]); err != nil {
+	if err := h.quotaReader(r, p); err != nil {
 		return err
 	}
 	qs, err := h.db.Quotas(r.Context(), p["orgname"])
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, 0, len(qs))
-	for _, q := range qs {
-		out = append(out, quotaView(q))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, h.quotaList(qs))
 	return nil
 }
 
 func (h *Handler) createQuota(w http.ResponseWriter, r *http.Request, p params) error {
-	if err := h.quotaEditor(r, p["orgname"]); err != nil {
+	if err := h.quotaEditor(r, p); err != nil {
 		return err
 	}
 	limit, err := decodeQuotaLimit(r)
@@ -151,7 +235,7 @@ func (h *Handler) createQuota(w http.ResponseWriter, r *http.Request, p params) 
 }
 
 func (h *Handler) getQuota(w http.ResponseWriter, r *http.Request, p params) error {
-	if err := h.quotaReader(r, p["orgname"]); err != nil {
+	if err := h.quotaReader(r, p); err != nil {
 		return err
 	}
 	id, err := pathID(p, "quota_id")
@@ -162,12 +246,12 @@ func (h *Handler) getQuota(w http.ResponseWriter, r *http.Request, p params) err
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, quotaView(q))
+	writeJSON(w, http.StatusOK, h.quotaView(q))
 	return nil
 }
 
 func (h *Handler) updateQuota(w http.ResponseWriter, r *http.Request, p params) error {
-	if err := h.quotaEditor(r, p["orgname"]); err != nil {
+	if err := h.quotaEditor(r, p); err != nil {
 		return err
 	}
 	id, err := pathID(p, "quota_id")
@@ -185,12 +269,12 @@ func (h *Handler) updateQuota(w http.ResponseWriter, r *http.Request, p params) 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, quotaView(q))
+	writeJSON(w, http.StatusOK, h.quotaView(q))
 	return nil
 }
 
 func (h *Handler) deleteQuota(w http.ResponseWriter, r *http.Request, p params) error {
-	if err := h.quotaEditor(r, p["orgname"]); err != nil {
+	if err := h.quotaEditor(r, p); err != nil {
 		return err
 	}
 	id, err := pathID(p, "quota_id")
@@ -207,7 +291,7 @@ func (h *Handler) deleteQuota(w http.ResponseWriter, r *http.Request, p params) 
 // recalculateQuota asks the job system to rebuild the namespace's usage
 // from its manifests (202); reads and pushes go on meanwhile.
 func (h *Handler) recalculateQuota(w http.ResponseWriter, r *http.Request, p params) error {
-	if err := h.quotaEditor(r, p["orgname"]); err != nil {
+	if err := h.quotaEditor(r, p); err != nil {
 		return err
 	}
 	id, err := pathID(p, "quota_id")
@@ -229,7 +313,7 @@ func (h *Handler) quotaOf(r *http.Request, p params, edit bool) (core.Quota, err
 	if edit {
 		check = h.quotaEditor
 	}
-	if err := check(r, p["orgname"]); err != nil {
+	if err := check(r, p); err != nil {
 		return core.Quota{}, err
 	}
 	id, err := pathID(p, "quota_id")

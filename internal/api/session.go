@@ -46,6 +46,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request, _ params) error
 		if err != nil && !core.IsCode(err, core.CodeUnauthorized) {
 			return err
 		}
+		h.logLogin(r, auth.Identity{}, req.Username, errInvalid("invalid username or password"))
 		writeJSON(w, http.StatusForbidden, map[string]any{"success": false, "invalidCredentials": true, "message": "Invalid username or password"})
 		return nil
 	}
@@ -53,6 +54,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request, _ params) error
 	if err != nil {
 		return err
 	}
+	h.logLogin(r, id, id.User.Username, nil)
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "csrf_token": csrf})
 	return nil
 }
@@ -62,8 +64,10 @@ func (h *Handler) signout(w http.ResponseWriter, r *http.Request, _ params) erro
 		if err := h.db.DeleteSession(r.Context(), auth.HashSecret(c.Value)); err != nil {
 			return err
 		}
+		h.logLogout(r)
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		Secure: r.TLS != nil || h.opts.Scheme == "https", SameSite: http.SameSiteLaxMode})
 	writeJSON(w, http.StatusOK, map[string]any{"success": true})
 	return nil
 }

@@ -42,6 +42,10 @@ type App struct {
 	scanner *scanner.Service
 	// notifier delivers repository notifications (notify.go).
 	notifier *notify.Notifier
+	// work are the metrics of background work (metrics_work.go).
+	work *workMetrics
+	// pulls writes pull_repo audit log entries in batches (auditlog.go).
+	pulls *store.PullLog
 }
 
 // New opens the stores and builds the handlers.
@@ -66,7 +70,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			queue.Close()
 		}
 	}()
-	blobs, err := openBlobs(cfg)
+	blobs, err := openBlobs(cfg, log, db)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -92,6 +96,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.authz = auth.NewAuthorizer(db, auth.AccessPolicy{
 		AnonymousAccess: cfg.AnonymousAccess, SuperusersFullAccess: cfg.SuperusersFullAccess,
 		CreateNamespaceOnPush: cfg.CreateNamespaceOnPush, ReadOnly: cfg.RegistryState == core.RegistryStateReadOnly,
+		ProxyCache: cfg.ProxyCache,
 	})
 	// Create the first signing key now rather than on the first login.
 	if _, err := a.keys.JWKS(ctx); err != nil {
@@ -100,8 +105,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	access := &registry.Access{Keys: a.keys, Authn: a.authn, Authz: a.authz, Hostname: cfg.ServerHostname,
 		Scheme: cfg.PreferredURLScheme, PrivateOnPush: cfg.CreatePrivateRepoOnPush}
+	proxyCache := a.newProxyCache()
 	reg := registry.New(db, blobs, log, registry.Options{MaxBlobSize: cfg.MaxBlobSizeBytes,
-		AllowSparseManifests: cfg.AllowSparseManifests, Access: access})
+		AllowSparseManifests: cfg.AllowSparseManifests, Access: access, Upstream: registryUpstream(proxyCache),
+		Audit: loginAuditor(cfg, db), Pulls: pullSink{a}})
 	mux := http.NewServeMux()
 	if err := a.newScanner(); err != nil {
 		db.Close()
@@ -113,6 +120,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	mux.Handle("GET /.well-known/jwks.json", reg.JWKSHandler())
 	fed, err := auth.NewFederation(db, a.keys, auth.FederationOptions{
 		CAFile: cfg.FederationCAFile, AllowHTTPIssuers: cfg.FederationAllowHTTPIssuers,
+		OnExchange: a.logFederatedExchange,
 	}, log, time.Now)
 	if err != nil {
 		db.Close()
@@ -133,9 +141,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		UserInitialize: cfg.UserInitialize && localAccounts(cfg), DirectLogin: directLogin(cfg), AppTokens: cfg.AppSpecificTokens,
 		AppTokenExpiration: cfg.AppSpecificTokenExpiration.Std(), OIDC: oidc, Security: a.securityReports(),
 		TagExpirationOptions: tagExpirationOptions(cfg), TagExpirationDefault: cfg.DefaultTagExpiration.Std(),
-		Notifications: a.notifier,
+		Notifications: a.notifier, JobStats: a.jobStats, Mirrors: a.mirrorValidator(),
+		ProxyCache: apiProxyCache(proxyCache), NoLoginAudit: !cfg.ActionLogAuditLogins,
 	})
-	mux.Handle("/api/v1/", apiHandler)
+	mux.Handle("/api/v1/", a.apiFeatureGates(apiHandler))
+	if err := mountUI(mux); err != nil {
+		db.Close()
+		return nil, err
+	}
 	// OIDC login in the browser (/oauth2/{provider}/authorize, /callback).
 	oauth2 := apiHandler.OAuth2Handler()
 	mux.Handle("GET /oauth2/{provider}/authorize", oauth2)
@@ -156,6 +169,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	})
 	promReg, httpMetrics := newMetrics(db)
 	a.metrics = promReg
+	a.work = newWorkMetrics(promReg, queue)
 	if cfg.MetricsListenAddress == "" {
 		mux.Handle("GET /metrics", metricsHandler(promReg))
 	}
@@ -164,6 +178,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		root = workerOnly(mux)
 	}
 	a.h = httpx.Wrap(log, httpMetrics, withClientAddr(cfg, root))
+	if cfg.Role != config.RoleWorker {
+		a.pulls = a.newPullLog()
+	}
 	built = true
 	return a, nil
 }
@@ -246,4 +263,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // Close releases the stores and the job queue.
-func (a *App) Close() error { return errors.Join(a.db.Close(), a.jobs.Close()) }
+func (a *App) Close() error {
+	a.pulls.Close() // writes the pulls still queued
+	return errors.Join(a.db.Close(), a.jobs.Close())
+}

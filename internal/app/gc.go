@@ -25,7 +25,10 @@ func (a *App) collector() *gc.Collector {
 
 // collectGarbage is the body of the GC job.
 func (a *App) collectGarbage(ctx context.Context, _ jobs.Job) error {
-	_, err := a.collector().RunOnce(ctx)
+	rep, err := a.collector().RunOnce(ctx)
+	if a.work != nil {
+		a.work.gc(rep, err)
+	}
 	return err
 }
 

@@ -70,6 +70,12 @@ func (a *App) workers() jobs.Workers {
 		w.Handlers[jobGC] = a.collectGarbage
 		w.Periodic = append(w.Periodic, jobs.Periodic{Kind: jobGC, Interval: gcInterval})
 	}
+	a.auditWorkers(&w)
+	a.eventWorkers(&w)
+	a.replicationWorkers(&w)
+	a.mirrorWorkers(&w)
+	// Last, once every handler is in: count their attempts.
+	a.instrumentWorkers(&w)
 	return w
 }
 

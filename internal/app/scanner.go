@@ -24,7 +24,18 @@ import (
 // flag says, so that `wharf admin vulndb import` works on any install; only
 // scanning on push, the worker and the API depend on FEATURE_SECURITY_SCANNER.
 func (a *App) newScanner() error {
-	sc, err := scanner.New(a.db, a.blobs, a.log.With("component", "scanner"), scanner.Options{})
+	sc, err := scanner.New(a.db, a.blobs, a.log.With("component", "scanner"), scanner.Options{
+		OnScan: func(status string, d time.Duration) {
+			if a.work != nil {
+				a.work.scan(status, d)
+			}
+		},
+		OnMatch: func(d time.Duration) {
+			if a.work != nil {
+				a.work.match(d)
+			}
+		},
+	})
 	if err != nil {
 		return err
 	}

@@ -115,12 +115,16 @@ func TestScanOnPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Added != 39 || st.Rescanned != 2 || st.Skipped != 2 {
+	if st.Added != 39 || st.Rescanned != 2 || !st.RescanQueued || st.Skipped != 2 {
 		t.Fatalf("import: %+v", st)
 	}
 	// Importing the same data again changes and rescans nothing.
 	if st, err := a.ImportVulnerabilities(ctx, []string{vulnData}); err != nil || st.Unchanged != 39 || st.Rescanned != 0 {
 		t.Fatalf("second import: %+v %v", st, err)
+	}
+	// The rescans are jobs: both reports get their findings.
+	for _, d := range []string{vulnerable, fixed} {
+		waitFor(t, "the rescan of "+d, func() bool { return len(findings(t, getSecurity(t, host, alice, "alice/app", d, 200))) > 0 })
 	}
 
 	rep := getSecurity(t, host, alice, "alice/app", vulnerable, 200)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -9,21 +10,43 @@ import (
 
 	"github.com/wharfhq/wharf/internal/blob"
 	blobfs "github.com/wharfhq/wharf/internal/blob/fs"
+	"github.com/wharfhq/wharf/internal/blob/geo"
 	blobs3 "github.com/wharfhq/wharf/internal/blob/s3"
 	"github.com/wharfhq/wharf/internal/config"
+	"github.com/wharfhq/wharf/internal/store"
 )
 
-// openBlobs opens the blob store of this process's preferred storage
-// location: the filesystem under DATA_DIR by default, or a LocalStorage or
-// S3Storage location from DISTRIBUTED_STORAGE_CONFIG.
-func openBlobs(cfg config.Config) (blob.Store, error) {
+// openBlobs opens the blob store of this process: the filesystem under
+// DATA_DIR by default, or its preferred location from
+// DISTRIBUTED_STORAGE_CONFIG (the first of DISTRIBUTED_STORAGE_PREFERENCE).
+// With FEATURE_STORAGE_REPLICATION it opens every location and returns a
+// *geo.Store over them, the preferred one first; a blob it has to read
+// from another location is then copied to the local one by a job.
+func openBlobs(cfg config.Config, log *slog.Logger, db *store.DB) (blob.Store, error) {
 	if len(cfg.Storage) == 0 {
 		return blobfs.New(filepath.Join(cfg.DataDir, "storage"))
+	}
+	if cfg.StorageReplication {
+		var locs []geo.Location
+		for _, name := range cfg.StorageLocationNames() {
+			st, err := openLocation(name, cfg.Storage[name])
+			if err != nil {
+				return nil, err
+			}
+			locs = append(locs, geo.Location{Name: name, Store: st})
+		}
+		return geo.New(locs, geo.Options{Log: log, RemoteRead: localCopyRequester(db, log),
+			DeleteFailed: deletionRecorder(db, log)})
 	}
 	name, loc, err := cfg.PrimaryStorage()
 	if err != nil {
 		return nil, err
 	}
+	return openLocation(name, loc)
+}
+
+// openLocation opens one LocalStorage or S3Storage location.
+func openLocation(name string, loc config.StorageLocation) (blob.Store, error) {
 	p := loc.Params
 	switch loc.Driver {
 	case config.DriverLocal:

@@ -24,13 +24,18 @@ var allowed = map[string][]string{
 	"internal/auth":     {"internal/core", "internal/oci", "internal/store"},
 	"internal/registry": {"internal/core", "internal/oci", "internal/blob", "internal/store", "internal/auth", "internal/httpx"},
 	"internal/api":      {"internal/core", "internal/oci", "internal/store", "internal/auth", "internal/httpx"},
+	"internal/ui":       {"internal/core", "internal/httpx"},
 	"internal/gc":       {"internal/core", "internal/oci", "internal/blob", "internal/store"},
+	"internal/mirror":   {"internal/core", "internal/oci", "internal/blob", "internal/store", "internal/auth"},
 	"internal/vulndb":   {},
 	"internal/scanner":  {"internal/core", "internal/oci", "internal/blob", "internal/store", "internal/vulndb"},
 	"internal/jobs":     {"internal/core", "internal/store"},
 	"internal/notify":   {"internal/core", "internal/store"},
 	"internal/smtptest": {},
 	"internal/config":   {},
+
+	// The pull-through cache talks to upstream registries, never to the HTTP edges.
+	"internal/proxycache": {"internal/core", "internal/oci", "internal/blob", "internal/store", "internal/auth"},
 }
 
 // onlyImportedBy restricts who may import a package.

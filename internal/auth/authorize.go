@@ -15,6 +15,7 @@ type AccessStore interface {
 	NamespaceRole(ctx context.Context, userID int64, namespace string) (string, error)
 	Namespace(ctx context.Context, name string) (core.Namespace, error)
 	RegistryState(ctx context.Context) (string, error)
+	IsProxyCacheNamespace(ctx context.Context, namespace string) (bool, error)
 }
 
 // AccessPolicy is the part of the configuration that shapes authorization.
@@ -31,6 +32,9 @@ type AccessPolicy struct {
 	// ReadOnly makes the whole registry refuse writes (REGISTRY_STATE:
 	// readonly), whatever the switch in the database says.
 	ReadOnly bool
+	// ProxyCache makes proxy cache organizations pull-only, pullable by
+	// their members (FEATURE_PROXY_CACHE).
+	ProxyCache bool
 }
 
 // Authorizer makes access decisions.
@@ -179,7 +183,21 @@ func (z *Authorizer) RepositoryActions(ctx context.Context, id Identity, repo st
 			role = core.RoleAdmin
 		}
 	}
-	writable := !exists || r.State == core.RepoStateNormal
+	// A proxy cache organization (Quay's): members pull, and the first pull
+	// creates the repository; nobody pushes.
+	proxy, err := z.isProxyCache(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	if proxy && core.RoleRank(role) < core.RoleRank(core.RoleRead) {
+		ns, _ := oci.SplitName(repo)
+		if nsRole, err := z.NamespaceRole(ctx, id, ns); err != nil {
+			return nil, err
+		} else if nsRole != "" && id.HasScope(ScopeRepoRead) {
+			role = core.RoleRead
+		}
+	}
+	writable := (!exists || r.State == core.RepoStateNormal) && !proxy
 	if writable && (slices.Contains(requested, ActionPush) || slices.Contains(requested, ActionDelete)) {
 		if err := z.RegistryWritable(ctx); err != nil {
 			if !core.IsCode(err, core.CodeReadOnly) {
@@ -248,6 +266,13 @@ func RepositoryWritable(r core.Repository) error {
 // stands in the way, so callers without the role learn nothing about the
 // repository's state.
 func (z *Authorizer) WriteRefusal(ctx context.Context, id Identity, repo string) error {
+	if proxy, err := z.isProxyCache(ctx, repo); err != nil || proxy {
+		if err != nil {
+			return err
+		}
+		ns, _ := oci.SplitName(repo)
+		return core.Errorf(core.CodeDenied, "%s is a proxy cache organization: pushes are refused", ns)
+	}
 	role, r, err := z.RepoRole(ctx, id, repo)
 	if err != nil {
 		if core.IsCode(err, core.CodeNameUnknown) {
@@ -262,4 +287,14 @@ func (z *Authorizer) WriteRefusal(ctx context.Context, id Identity, repo string)
 		return err
 	}
 	return RepositoryWritable(r)
+}
+
+// isProxyCache reports whether repo's namespace is a proxy cache
+// organization (never with FEATURE_PROXY_CACHE off).
+func (z *Authorizer) isProxyCache(ctx context.Context, repo string) (bool, error) {
+	if !z.policy.ProxyCache {
+		return false, nil
+	}
+	ns, _ := oci.SplitName(repo)
+	return z.store.IsProxyCacheNamespace(ctx, ns)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"reflect"
 	"strconv"
@@ -41,6 +42,12 @@ type Config struct {
 	// StoragePreference orders the locations this process uses; the first is
 	// where it reads and writes (DISTRIBUTED_STORAGE_PREFERENCE).
 	StoragePreference []string `yaml:"DISTRIBUTED_STORAGE_PREFERENCE"`
+	// StorageReplication copies every blob to the locations it must reach
+	// (FEATURE_STORAGE_REPLICATION; see storage.go).
+	StorageReplication bool `yaml:"FEATURE_STORAGE_REPLICATION"`
+	// StorageDefaultLocations are the locations every blob is replicated to
+	// (DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS).
+	StorageDefaultLocations []string `yaml:"DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS"`
 	// MetricsListenAddress serves Prometheus /metrics on a separate address;
 	// empty serves /metrics on the main listener.
 	MetricsListenAddress string `yaml:"METRICS_LISTEN_ADDRESS"`
@@ -84,6 +91,36 @@ type Config struct {
 	// image manifests are indexed and matched against the data imported
 	// with `wharf admin vulndb import`, and the security API answers.
 	SecurityScanner bool `yaml:"FEATURE_SECURITY_SCANNER"`
+	// VulnerabilityDataSources are URLs of vulnerability data downloaded
+	// every VulnerabilityDataInterval when the network allows: OSV zip
+	// archives (osv.dev's <ecosystem>/all.zip) or OSV, Debian tracker or
+	// CSAF JSON files. Requests are conditional (ETag, Last-Modified) and
+	// what changed is imported and rescanned. Empty (the default): nothing
+	// is downloaded; data comes from `wharf admin vulndb import`.
+	VulnerabilityDataSources  []string `yaml:"VULNERABILITY_DATA_SOURCES"`
+	VulnerabilityDataInterval Duration `yaml:"VULNERABILITY_DATA_UPDATE_INTERVAL"`
+	// Feature gates as Quay has them (all on by default here). Off, a
+	// feature's API endpoints answer 404 as Quay's do: AutoPrune
+	// (auto-prune policies and their jobs), QuotaManagement (quota API,
+	// enforcement and quota events), ImmutableTags (immutability
+	// policies), PermanentlyDeleteTags (the tag expire endpoint that takes
+	// tags out of the time machine).
+	AutoPrune             bool `yaml:"FEATURE_AUTO_PRUNE"`
+	QuotaManagement       bool `yaml:"FEATURE_QUOTA_MANAGEMENT"`
+	ImmutableTags         bool `yaml:"FEATURE_IMMUTABLE_TAGS"`
+	PermanentlyDeleteTags bool `yaml:"PERMANENTLY_DELETE_TAGS"`
+	// DefaultSystemRejectQuotaBytes limits namespaces without a quota of
+	// their own: a push taking one to this size is refused. 0: no limit.
+	DefaultSystemRejectQuotaBytes int64 `yaml:"DEFAULT_SYSTEM_REJECT_QUOTA_BYTES"`
+	// ProxyCache turns on Quay's proxy cache organizations: an organization
+	// configured through /api/v1/organization/{org}/proxycache serves pulls
+	// from an upstream registry, caching what it fetches.
+	ProxyCache bool `yaml:"FEATURE_PROXY_CACHE"`
+	// RepoMirror enables repository mirroring (/api/v1/repository/{repo}/mirror
+	// and the sync jobs); RepoMirrorInterval is how often due syncs are
+	// looked for (Quay's REPO_MIRROR_INTERVAL).
+	RepoMirror         bool     `yaml:"FEATURE_REPO_MIRROR"`
+	RepoMirrorInterval Duration `yaml:"REPO_MIRROR_INTERVAL"`
 	// PreferredURLScheme is http or https: the scheme of URLs the registry
 	// hands out (token realm) when the request does not say.
 	PreferredURLScheme string `yaml:"PREFERRED_URL_SCHEME"`
@@ -185,6 +222,19 @@ type Config struct {
 	NotificationSendTimeout  Duration `yaml:"NOTIFICATION_SEND_TIMEOUT"`
 	NotificationMaxFailures  int      `yaml:"NOTIFICATION_MAX_FAILURES"`
 	NotificationRetryBackoff Duration `yaml:"NOTIFICATION_RETRY_BACKOFF"`
+
+	// Audit log: ACTION_LOG_PULLS is off, sampled (a fraction
+	// ACTION_LOG_PULL_SAMPLE_RATE, 0..1, of pulls) or all (the default);
+	// pulls are written in batches off the pull path. With
+	// FEATURE_ACTION_LOG_ROTATION (off by default), entries older than
+	// ACTION_LOG_ROTATION_THRESHOLD (default 30d) are deleted hourly.
+	// ACTION_LOG_AUDIT_LOGINS (default true, as Quay) logs logins and failed
+	// logins. Every other audited action is always logged.
+	ActionLogAuditLogins       bool     `yaml:"ACTION_LOG_AUDIT_LOGINS"`
+	ActionLogPulls             string   `yaml:"ACTION_LOG_PULLS"`
+	ActionLogPullSampleRate    float64  `yaml:"ACTION_LOG_PULL_SAMPLE_RATE"`
+	ActionLogRotation          bool     `yaml:"FEATURE_ACTION_LOG_ROTATION"`
+	ActionLogRotationThreshold Duration `yaml:"ACTION_LOG_ROTATION_THRESHOLD"`
 }
 
 // Process roles (ROLE, wharf serve --role).
@@ -278,6 +328,20 @@ func Default() Config {
 		NotificationSendTimeout:  Duration(10 * time.Second),
 		NotificationMaxFailures:  3,
 		NotificationRetryBackoff: Duration(30 * time.Second),
+		RepoMirror:               true,
+		RepoMirrorInterval:       Duration(30 * time.Second),
+		// Vulnerability data downloads (off while no source is set).
+		VulnerabilityDataInterval: Duration(6 * time.Hour),
+		AutoPrune:                 true,
+		QuotaManagement:           true,
+		ImmutableTags:             true,
+		PermanentlyDeleteTags:     true,
+
+		// Audit log.
+		ActionLogAuditLogins:       true,
+		ActionLogPulls:             "all",
+		ActionLogPullSampleRate:    0.1,
+		ActionLogRotationThreshold: Duration(30 * 24 * time.Hour),
 	}
 }
 
@@ -378,6 +442,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("REGISTRY_STATE %q: want normal or readonly", c.RegistryState))
 	}
 	errs = append(errs, c.validateTagExpiration()...)
+	errs = append(errs, c.validateVulnerabilityData()...)
 	if p := c.DefaultAutoprunePolicy; p != nil {
 		if err := p.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("DEFAULT_NAMESPACE_AUTOPRUNE_POLICY: %w", err))
@@ -391,6 +456,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, c.validateReplication()...)
 	if c.PreferredURLScheme != "http" && c.PreferredURLScheme != "https" {
 		errs = append(errs, fmt.Errorf("PREFERRED_URL_SCHEME %q: want http or https", c.PreferredURLScheme))
 	}
@@ -422,6 +488,7 @@ func (c *Config) Validate() error {
 	if _, err := ParsePrefixes(c.TrustedProxies); err != nil {
 		errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
 	}
+	errs = append(errs, c.validateActionLog()...)
 	return errors.Join(errs...)
 }
 
@@ -492,4 +559,23 @@ func (c *Config) validateTagExpiration() []error {
 		return []error{fmt.Errorf("DEFAULT_TAG_EXPIRATION %s must be one of TAG_EXPIRATION_OPTIONS", c.DefaultTagExpiration.Std())}
 	}
 	return nil
+}
+
+// validateVulnerabilityData checks the vulnerability data sources: http or
+// https URLs, downloaded at most once a minute.
+func (c *Config) validateVulnerabilityData() []error {
+	var errs []error
+	for _, u := range c.VulnerabilityDataSources {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			errs = append(errs, fmt.Errorf("VULNERABILITY_DATA_SOURCES: %q is not an http(s) URL", u))
+		}
+	}
+	if len(c.VulnerabilityDataSources) > 0 && c.VulnerabilityDataInterval < Duration(time.Minute) {
+		errs = append(errs, errors.New("VULNERABILITY_DATA_UPDATE_INTERVAL must be at least 1m"))
+	}
+	if c.DefaultSystemRejectQuotaBytes < 0 {
+		errs = append(errs, errors.New("DEFAULT_SYSTEM_REJECT_QUOTA_BYTES must not be negative"))
+	}
+	return errs
 }

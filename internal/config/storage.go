@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"sort"
 
 	"gopkg.in/yaml.v3"
 )
@@ -42,3 +43,71 @@ const (
 	DriverLocal = "LocalStorage"
 	DriverS3    = "S3Storage"
 )
+
+// Storage replication (Quay's FEATURE_STORAGE_REPLICATION): every process
+// opens all locations of DISTRIBUTED_STORAGE_CONFIG, writes new blobs to its
+// preferred one (the first of DISTRIBUTED_STORAGE_PREFERENCE) and replication
+// jobs copy them to DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS plus the locations
+// a superuser configured for the blob's namespace.
+
+// validateReplication checks the storage lists name defined locations and
+// that replication has locations to replicate between.
+func (c *Config) validateReplication() []error {
+	var errs []error
+	if len(c.Storage) > 0 {
+		errs = append(errs, c.checkLocationList("DISTRIBUTED_STORAGE_PREFERENCE", c.StoragePreference)...)
+	}
+	if len(c.StorageDefaultLocations) > 0 && len(c.Storage) == 0 {
+		errs = append(errs, fmt.Errorf("DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS needs DISTRIBUTED_STORAGE_CONFIG"))
+	} else {
+		errs = append(errs, c.checkLocationList("DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS", c.StorageDefaultLocations)...)
+	}
+	if !c.StorageReplication {
+		return errs
+	}
+	if len(c.Storage) == 0 {
+		return append(errs, fmt.Errorf("FEATURE_STORAGE_REPLICATION needs named locations in DISTRIBUTED_STORAGE_CONFIG"))
+	}
+	for _, name := range c.StorageLocationNames() {
+		if d := c.Storage[name].Driver; d != DriverLocal && d != DriverS3 {
+			errs = append(errs, fmt.Errorf("storage location %q: unsupported driver %q (LocalStorage or S3Storage)", name, d))
+		}
+	}
+	return errs
+}
+
+func (c *Config) checkLocationList(key string, names []string) []error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, n := range names {
+		if _, ok := c.Storage[n]; !ok {
+			errs = append(errs, fmt.Errorf("%s names %q, which DISTRIBUTED_STORAGE_CONFIG does not define", key, n))
+		}
+		if seen[n] {
+			errs = append(errs, fmt.Errorf("%s names %q twice", key, n))
+		}
+		seen[n] = true
+	}
+	return errs
+}
+
+// StorageLocationNames lists the configured locations in this process's
+// order: DISTRIBUTED_STORAGE_PREFERENCE first, then the others by name.
+func (c *Config) StorageLocationNames() []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, n := range c.StoragePreference {
+		if _, ok := c.Storage[n]; ok && !seen[n] {
+			names = append(names, n)
+			seen[n] = true
+		}
+	}
+	var rest []string
+	for n := range c.Storage {
+		if !seen[n] {
+			rest = append(rest, n)
+		}
+	}
+	sort.Strings(rest)
+	return append(names, rest...)
+}

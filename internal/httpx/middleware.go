@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"io"
@@ -64,7 +65,9 @@ func (r *countingReader) Read(p []byte) (int, error) {
 }
 
 // Wrap adds a request id (X-Request-Id), panic recovery and one access log line
-// per request, and records metrics when m is not nil.
+// per request (request id, method, path, status, bytes in and out, duration,
+// remote address, and the actor and repository the handlers recorded with
+// SetActor and SetRepository), and records metrics when m is not nil.
 func Wrap(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -80,6 +83,8 @@ func Wrap(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		body := &countingReader{ReadCloser: r.Body}
 		r.Body = body
+		info := &requestInfo{}
+		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -99,16 +104,24 @@ func Wrap(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 			if m != nil {
 				m.end(r, class, start, status, body.n, sw.bytes)
 			}
-			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			actor, repo := info.get()
+			attrs := []slog.Attr{
 				slog.String("request_id", id),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
-				slog.Int("status", sw.status),
+				slog.Int("status", status),
 				slog.Int64("bytes_in", body.n),
 				slog.Int64("bytes_out", sw.bytes),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 				slog.String("remote", r.RemoteAddr),
-			)
+			}
+			if actor != "" {
+				attrs = append(attrs, slog.String("actor", actor))
+			}
+			if repo != "" {
+				attrs = append(attrs, slog.String("repository", repo))
+			}
+			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		}()
 		next.ServeHTTP(sw, r)
 	})

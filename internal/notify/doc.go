@@ -7,9 +7,13 @@
 //
 // Events are emitted by the store (store.DB.EmitNotification for one
 // repository, store.DB.EmitNamespaceNotification for every repository of a
-// namespace, or inside a store transaction for changes the store makes, as
-// repo_push from PutManifest); each emitted event is one job per config,
-// retried with backoff by the job queue when delivery fails.
+// namespace, or inside a store transaction for changes the store makes:
+// repo_push from PutManifest, vulnerability_found from PutManifestScan,
+// quota_warning and quota_error when a push crosses a quota threshold,
+// repo_image_expiry from the periodic store.DB.NotifyExpiringTags); each
+// emitted event is one job per config, retried with backoff by the job
+// queue when delivery fails. A vulnerability_found config's level (Quay's
+// priority index, or name) is applied at delivery.
 //
 // It imports store and core only; it never imports the HTTP edges or the
 // queue (app registers Deliver as the job's handler).

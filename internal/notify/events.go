@@ -88,10 +88,11 @@ func mirrorSample(map[string]any) map[string]any {
 	return map[string]any{"message": "TEST NOTIFICATION"}
 }
 
-func quotaSample(percent, threshold int) func(map[string]any) map[string]any {
+// quotaSample is Quay's sample data of the quota events.
+func quotaSample(percent, threshold int, usage int64, usageText string) func(map[string]any) map[string]any {
 	return func(map[string]any) map[string]any {
-		return map[string]any{"threshold_percent": threshold, "usage_bytes": int64(percent) * 10737418, "limit_bytes": 1073741824,
-			"usage_percent": percent}
+		return map[string]any{"threshold_percent": threshold, "usage_bytes": usage, "limit_bytes": 1073741824,
+			"usage_percent": percent, "usage_bytes_formatted": usageText, "limit_bytes_formatted": "1.00 GB"}
 	}
 }
 
@@ -135,11 +136,11 @@ var events = map[string]event{
 		sample: func(cfg map[string]any) map[string]any {
 			return map[string]any{"tags": []string{"latest", "v1"}, "expiring_in": fmt.Sprintf("%v days", cfg["days"])}
 		}},
-	EventQuotaWarning: {level: eventLevelWarning, namespaceScoped: true, sample: quotaSample(80, 80),
+	EventQuotaWarning: {level: eventLevelWarning, namespaceScoped: true, sample: quotaSample(80, 80, 858993459, "819.20 MB"),
 		summary: func(d map[string]any) string {
 			return fmt.Sprintf("Namespace %s storage usage has reached %s%% of its quota limit", str(d, "namespace"), str(d, "threshold_percent"))
 		}},
-	EventQuotaError: {level: eventLevelError, namespaceScoped: true, sample: quotaSample(105, 100),
+	EventQuotaError: {level: eventLevelError, namespaceScoped: true, sample: quotaSample(105, 100, 1127428915, "1.05 GB"),
 		summary: func(d map[string]any) string {
 			return fmt.Sprintf("Namespace %s storage usage has exceeded its quota limit (%s%%)", str(d, "namespace"), str(d, "usage_percent"))
 		}},

@@ -95,7 +95,9 @@ func (a *Access) allowed(ctx context.Context, id auth.Identity, repo string, act
 }
 
 // basicCache remembers verified passwords for basicCacheTTL, so clients that
-// send a password with every request pay for bcrypt once. Keys are SHA-256
+// send a password with every request pay for bcrypt once; every hit still
+// re-reads the account (Authenticator.Refresh), so disabling an account or
+// changing its password applies to the next request. Keys are SHA-256
 // digests of the credentials, never the credentials. Robot and app tokens
 // are cheap to verify and are never cached, so revoking them is immediate.
 type basicCache struct {
@@ -131,6 +133,12 @@ func (c *basicCache) put(k [32]byte, id auth.Identity, now time.Time) {
 		c.m = make(map[[32]byte]basicEntry)
 	}
 	c.m[k] = basicEntry{id: id, exp: now.Add(basicCacheTTL)}
+}
+
+func (c *basicCache) drop(k [32]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, k)
 }
 
 // tokenCache remembers verified tokens until they expire, so a client's
@@ -241,7 +249,18 @@ func (h *Handler) authenticate(r *http.Request) (*requestAuth, error) {
 	if user, pass, ok := r.BasicAuth(); ok {
 		k := basicKey(user, pass)
 		id, ok := a.basic.get(k, now)
-		if !ok {
+		if ok {
+			// The password was verified moments ago; the account may
+			// have been disabled or its password changed since.
+			var err error
+			if id, err = a.Authn.Refresh(r.Context(), id); err != nil {
+				a.basic.drop(k)
+				if core.IsCode(err, core.CodeUnauthorized) {
+					return nil, a.challenge(r, "", err.Error())
+				}
+				return nil, err
+			}
+		} else {
 			var err error
 			if id, err = a.Authn.Basic(r.Context(), user, pass); err != nil {
 				if core.IsCode(err, core.CodeUnauthorized) {

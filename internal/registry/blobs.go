@@ -17,7 +17,16 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) erro
 	}
 	ctx := r.Context()
 	if _, err := h.meta.RepositoryBlob(ctx, rt.name, d); err != nil {
-		return err
+		if h.opts.Upstream == nil || !core.IsCode(err, core.CodeBlobUnknown) {
+			return err
+		}
+		// A proxy cache fetches the miss upstream.
+		if served, err := h.opts.Upstream.ServeBlob(w, r, rt.name, d); served || err != nil {
+			return err
+		}
+		if _, err := h.meta.RepositoryBlob(ctx, rt.name, d); err != nil {
+			return err
+		}
 	}
 	if rd, ok := h.blobs.(blob.Redirector); ok && r.Method == http.MethodGet {
 		u, err := rd.RedirectURL(ctx, d)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 
@@ -21,7 +22,14 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, rt route) 
 		}
 		return err
 	}
-	m, err := h.meta.Manifest(r.Context(), rt.name, ref)
+	var m core.Manifest
+	proxied := false
+	if h.opts.Upstream != nil {
+		m, proxied, err = h.opts.Upstream.Manifest(r.Context(), rt.name, ref, strings.Join(r.Header.Values("Accept"), ", "))
+	}
+	if !proxied && err == nil {
+		m, err = h.meta.Manifest(r.Context(), rt.name, ref)
+	}
 	if err != nil {
 		return err
 	}
@@ -37,6 +45,7 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, rt route) 
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(m.Content)
+		h.recordPull(r.Context(), rt.name, ref, m.Digest)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/wharfhq/wharf/internal/auth"
 	"github.com/wharfhq/wharf/internal/blob"
 	"github.com/wharfhq/wharf/internal/core"
+	"github.com/wharfhq/wharf/internal/httpx"
 	"github.com/wharfhq/wharf/internal/oci"
 	"github.com/wharfhq/wharf/internal/store"
 )
@@ -55,6 +56,12 @@ type Options struct {
 	Access *Access
 	// MaxListPage bounds n for tag and catalog listings; 0 means 10000.
 	MaxListPage int
+	// Audit logs logins on /v2/auth and Pulls logs manifest pulls (audit.go);
+	// nil logs nothing.
+	Audit Auditor
+	Pulls PullRecorder
+	// Upstream serves proxy-cache namespaces (upstream.go); nil: none.
+	Upstream Upstream
 }
 
 // Handler serves /v2/.
@@ -80,6 +87,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, rt route) error
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt := parseRoute(r.URL.Path)
+	httpx.SetRepository(r.Context(), rt.name)
 	fn, err := h.dispatch(r, rt)
 	write := isWrite(r.Method, rt.kind)
 	if err == nil && write && h.opts.Access != nil {
@@ -91,6 +99,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ra, err = h.authenticate(r); err == nil {
 			if err = h.authorize(r, ra, rt); err == nil {
 				r = r.WithContext(context.WithValue(r.Context(), authKey{}, ra))
+				r = withActor(r, ra)
+				if a, ok := core.ActorFrom(r.Context()); ok {
+					httpx.SetActor(r.Context(), a.Username)
+				}
 			}
 		}
 	}

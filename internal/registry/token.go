@@ -53,6 +53,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				if core.IsCode(err, core.CodeUnauthorized) {
 					h.log.InfoContext(ctx, "login failed", "username", user, "remote", r.RemoteAddr)
+					h.logLogin(r, id, user, err)
 				}
 				return err
 			}
@@ -85,6 +86,9 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		access = append(access, auth.ResourceAccess{Type: req.Type, Name: req.Name, Actions: granted})
+	}
+	if !id.IsAnonymous() {
+		h.logLogin(r, id, id.Name(), nil)
 	}
 	kind := id.Kind()
 	tok, exp, err := a.Keys.Issue(ctx, subjectOf(id), a.service(r), access, auth.TokenContext{Version: 2, EntityKind: kind, EntityRef: id.Name()})

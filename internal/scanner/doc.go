@@ -14,7 +14,11 @@
 //   - Matching maps each package to its vulnerability ecosystem (Debian:12
 //     source packages, Go modules, npm, ...) and asks vulndb which advisories
 //     affect the installed version; the report is stored per manifest digest
-//     and recomputed without re-indexing when new data is imported.
+//     and recomputed without re-indexing when new data is imported: Import
+//     queues the manifests the changed records concern as
+//     store.JobScanRematch jobs of RematchBatch manifests.
+//   - Download fetches configured sources (OSV zips, JSON files) with
+//     conditional requests and imports what changed.
 //
 // It imports blob, store, oci, core and vulndb, never the HTTP edges.
 package scanner

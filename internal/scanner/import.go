@@ -11,27 +11,43 @@ import (
 
 // ImportStats says what an import did.
 type ImportStats struct {
-	Files      int // files and archive entries read
-	Skipped    int // JSON that is no vulnerability record
-	Added      int
-	Updated    int
-	Unchanged  int
-	Older      int // records older than the stored copy
-	Rescanned  int // manifests matched again
-	Withdrawn  int // records marked withdrawn among those read
-	Advisories int // records read
+	Files     int // files and archive entries read
+	Skipped   int // JSON that is no vulnerability record
+	Added     int
+	Updated   int
+	Unchanged int
+	Older     int // records older than the stored copy
+	Rescanned int // manifests matched again, or queued to be (RescanQueued)
+	// RescanQueued says the manifests are matched again by jobs
+	// (store.JobScanRematch) rather than during the import.
+	RescanQueued bool
+	Withdrawn    int // records marked withdrawn among those read
+	Advisories   int // records read
 }
 
 // importBatch is the number of records stored per transaction.
 const importBatch = 500
 
+// RematchBatch is the number of manifests one store.JobScanRematch job
+// matches again.
+const RematchBatch = 50
+
 // Import reads vulnerability data from files, directories and zip archives
-// (vulndb.Walk), stores what is new or changed, and matches again the
-// scanned manifests that have a package the changed records concern. It is
-// idempotent: importing the same data again changes nothing and rescans
-// nothing. A malformed record fails the import (records stored before it
-// stay).
+// (vulndb.Walk), stores what is new or changed, and has the scanned
+// manifests that have a package the changed records concern matched again:
+// when the store has a job queue, by the store.JobScanRematchKeys job it
+// commits with the records (QueueRematchFor) and the store.JobScanRematch
+// jobs of RematchBatch manifests that one queues; else before it returns. It is idempotent: importing the same
+// data again changes nothing and rescans nothing. A malformed record fails
+// the import (records stored before it stay).
 func (s *Service) Import(ctx context.Context, paths []string) (ImportStats, error) {
+	return s.importWith(ctx, func(fn func(name string, raw []byte) error) error {
+		return vulndb.Walk(ctx, paths, fn)
+	})
+}
+
+// importWith is Import over the records walk hands to its callback.
+func (s *Service) importWith(ctx context.Context, walk func(fn func(name string, raw []byte) error) error) (ImportStats, error) {
 	var st ImportStats
 	var batch []store.VulnRecord
 	changed := map[store.VulnKey]bool{}
@@ -53,7 +69,7 @@ func (s *Service) Import(ctx context.Context, paths []string) (ImportStats, erro
 		batch = batch[:0]
 		return nil
 	}
-	err := vulndb.Walk(ctx, paths, func(name string, raw []byte) error {
+	err := walk(func(name string, raw []byte) error {
 		st.Files++
 		advs, err := vulndb.Decode(raw)
 		if errors.Is(err, vulndb.ErrNotRecord) {
@@ -102,6 +118,12 @@ func (s *Service) Import(ctx context.Context, paths []string) (ImportStats, erro
 	if err != nil {
 		return st, fmt.Errorf("import: %w", err)
 	}
+	if s.meta.QueuesJobs() {
+		// The store queued store.JobScanRematchKeys with the records:
+		// the rescans happen in jobs, even if this process stops now.
+		st.Rescanned, st.RescanQueued = len(digests), true
+		return st, nil
+	}
 	for _, d := range digests {
 		if _, err := s.Rematch(ctx, d); err != nil {
 			return st, fmt.Errorf("import: rescan %s: %w", d, err)
@@ -109,4 +131,19 @@ func (s *Service) Import(ctx context.Context, paths []string) (ImportStats, erro
 		st.Rescanned++
 	}
 	return st, nil
+}
+
+// QueueRematchFor works a store.JobScanRematchKeys job: it queues the
+// rematch of the scanned manifests that have a package the keys concern,
+// in store.JobScanRematch jobs of RematchBatch manifests, and returns how
+// many manifests.
+func (s *Service) QueueRematchFor(ctx context.Context, keys []store.VulnKey) (int, error) {
+	digests, err := s.meta.ScannedManifestsWith(ctx, refsFor(keys))
+	if err != nil {
+		return 0, err
+	}
+	if _, err := s.meta.QueueRematch(ctx, digests, RematchBatch); err != nil {
+		return 0, err
+	}
+	return len(digests), nil
 }

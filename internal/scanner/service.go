@@ -30,6 +30,8 @@ type Metadata interface {
 	ManifestScan(ctx context.Context, d digest.Digest) (store.ManifestScan, error)
 	ManifestScans(ctx context.Context, status string, after digest.Digest, limit int) ([]store.ManifestScan, error)
 	ScannedManifestsWith(ctx context.Context, refs []store.PackageRef) ([]digest.Digest, error)
+	QueueRematch(ctx context.Context, digests []digest.Digest, batch int) (bool, error)
+	QueuesJobs() bool
 
 	PutVulnerabilities(ctx context.Context, recs []store.VulnRecord) (store.VulnImport, error)
 	VulnerabilitiesFor(ctx context.Context, keys []store.VulnKey) ([][]byte, error)
@@ -40,6 +42,12 @@ type Options struct {
 	// TempDir is where layer files are spooled while indexing ("": the
 	// system's temporary directory).
 	TempDir string
+	// OnScan, when set, is told the outcome of each scan job (a
+	// core.Scan* status, or "error" when the job will be retried) and how
+	// long it took; OnMatch how long each matching of a composed image
+	// (a scan's or a rescan's) took. For metrics.
+	OnScan  func(status string, d time.Duration)
+	OnMatch func(d time.Duration)
 }
 
 // Service indexes and matches manifests and imports vulnerability data.
@@ -84,10 +92,13 @@ func (s *Service) Work(ctx context.Context, repo string, d digest.Digest) error 
 		}
 		if st, serr := s.meta.ManifestScan(ctx, d); serr == nil && st.Status != core.ScanQueued {
 			s.log.Error("scan manifest", "repository", repo, "digest", string(d), "status", st.Status, "err", err)
+			s.observeScan(st.Status, start)
 			return nil
 		}
+		s.observeScan("error", start)
 		return err
 	}
+	s.observeScan(r.Status, start)
 	n := 0
 	for _, p := range r.Packages {
 		n += len(p.Vulnerabilities)
@@ -188,8 +199,17 @@ func isLayerType(mt string) bool {
 	return false
 }
 
+func (s *Service) observeScan(status string, start time.Time) {
+	if s.opts.OnScan != nil {
+		s.opts.OnScan(status, time.Since(start))
+	}
+}
+
 // match matches a composed image and stores the report.
 func (s *Service) match(ctx context.Context, repo string, d digest.Digest, layers []digest.Digest, img Image) (core.SecurityReport, error) {
+	if s.opts.OnMatch != nil {
+		defer func(start time.Time) { s.opts.OnMatch(time.Since(start)) }(time.Now())
+	}
 	var keys []store.VulnKey
 	seen := map[vulndb.PackageKey]bool{}
 	for _, p := range img.Packages {
@@ -422,4 +442,21 @@ func refsFor(keys []store.VulnKey) []store.PackageRef {
 		out = append(out, store.PackageRef{Type: typ, Name: k.Name})
 	}
 	return out
+}
+
+// RematchDigests works one store.JobScanRematch job: each manifest is
+// matched again (safe to repeat); one that is gone is skipped.
+func (s *Service) RematchDigests(ctx context.Context, digests []digest.Digest) error {
+	for _, d := range digests {
+		if _, err := s.Rematch(ctx, d); err != nil {
+			if core.IsCode(err, core.CodeNotFound) {
+				continue
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("rescan %s: %w", d, err)
+		}
+	}
+	return nil
 }

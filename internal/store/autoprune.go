@@ -113,7 +113,8 @@ func (db *DB) CreateAutoprunePolicy(ctx context.Context, p core.AutoprunePolicy)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, p.UUID, nsID, repoID, p.Method, p.Value, nullString(p.TagPattern), p.TagPatternMatches, t.now); err != nil {
 			return fmt.Errorf("create auto-prune policy: %w", err)
 		}
-		return nil
+		return logPolicy(ctx, t, core.LogCreateNSAutoprunePolicy, core.LogCreateRepoAutoprune, nsID, repoID,
+			auditMeta{"uuid": p.UUID, "method": p.Method, "value": p.Value, "tag_pattern": p.TagPattern})
 	})
 	return p, err
 }
@@ -140,7 +141,8 @@ func (db *DB) UpdateAutoprunePolicy(ctx context.Context, p core.AutoprunePolicy)
 			p.Method, p.Value, nullString(p.TagPattern), p.TagPatternMatches, p.UUID); err != nil {
 			return fmt.Errorf("update auto-prune policy: %w", err)
 		}
-		return nil
+		return logPolicy(ctx, t, core.LogUpdateNSAutoprunePolicy, core.LogUpdateRepoAutoprune, nsID, repoID,
+			auditMeta{"uuid": p.UUID, "method": p.Method, "value": p.Value, "tag_pattern": p.TagPattern})
 	})
 }
 
@@ -149,6 +151,13 @@ func (db *DB) UpdateAutoprunePolicy(ctx context.Context, p core.AutoprunePolicy)
 func (db *DB) DeleteAutoprunePolicy(ctx context.Context, namespace, repo, uuid string) error {
 	return db.write(ctx, func(t *tx) error {
 		if _, err := getAutoprunePolicy(ctx, t, namespace, repo, uuid); err != nil {
+			return err
+		}
+		nsID, repoID, err := policyScope(ctx, t, namespace, repo)
+		if err != nil {
+			return err
+		}
+		if err := logPolicy(ctx, t, core.LogDeleteNSAutoprunePolicy, core.LogDeleteRepoAutoprune, nsID, repoID, auditMeta{"uuid": uuid}); err != nil {
 			return err
 		}
 		if _, err := t.exec(ctx, `DELETE FROM autoprune_policies WHERE uuid = ?`, uuid); err != nil {
@@ -315,6 +324,9 @@ func pruneTags(ctx context.Context, t *tx, repoID int64, policies []core.Autopru
 			gone[name] = true
 			if _, err := t.exec(ctx, `UPDATE tags SET lifetime_end = ? WHERE id = ?`, t.now, ids[name]); err != nil {
 				return nil, fmt.Errorf("prune tag: %w", err)
+			}
+			if err := logAction(ctx, t, core.LogAutopruneTagDelete, 0, repoID, auditMeta{"tag": name, "method": p.Method, "value": p.Value}); err != nil {
+				return nil, err
 			}
 			pruned = append(pruned, name)
 		}

@@ -44,6 +44,9 @@ func (db *DB) CommitBlob(ctx context.Context, repo string, d digest.Digest, size
 		if err := linkBlob(ctx, t, r.ID, d); err != nil {
 			return err
 		}
+		if err := db.placeBlob(ctx, t, r.ID, d, true); err != nil {
+			return err
+		}
 		if uploadID != "" {
 			if _, err := t.exec(ctx, `DELETE FROM uploads WHERE id = ?`, uploadID); err != nil {
 				return fmt.Errorf("end upload: %w", err)
@@ -105,7 +108,10 @@ func (db *DB) MountBlob(ctx context.Context, repo, from string, d digest.Digest,
 			if err != nil {
 				return err
 			}
-			return linkBlob(ctx, t, r.ID, d)
+			if err := linkBlob(ctx, t, r.ID, d); err != nil {
+				return err
+			}
+			return db.placeBlob(ctx, t, r.ID, d, false)
 		}
 		return core.Errorf(core.CodeBlobUnknown, "blob %s not available for mount", d)
 	})

@@ -35,6 +35,11 @@ type DB struct {
 	// pruneAlways: a registry-wide auto-prune policy exists, so every
 	// tagging push asks for a prune (see Options.AutopruneDefault).
 	pruneAlways bool
+	// replication records where blobs are and what to copy (replication.go);
+	// nil when storage replication is off.
+	replication *Replication
+	// quota is the quota enforcement settings (QuotaOptions).
+	quota QuotaOptions
 
 	// Prepared statements of the read pool by query text: SQLite otherwise
 	// parses every statement on every call.
@@ -62,6 +67,10 @@ type Options struct {
 	// configured: every push that tags asks for a prune of its repository,
 	// not only pushes to repositories with policies of their own.
 	AutopruneDefault bool
+	// Replication turns on storage replication (replication.go); nil: off.
+	Replication *Replication
+	// Quota tunes quota enforcement (quota.go).
+	Quota QuotaOptions
 }
 
 // OpenSQLite opens (creating if needed) a SQLite database file in WAL mode with
@@ -104,8 +113,9 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	db := &DB{dialect: SQLite, w: w, r: r, now: opts.Now, jobs: opts.Jobs, pruneAlways: opts.AutopruneDefault,
+	db := &DB{dialect: SQLite, w: w, r: r, now: opts.Now, jobs: opts.Jobs, pruneAlways: opts.AutopruneDefault, quota: opts.Quota,
 		reqs: make(chan *writeReq, 256), closing: make(chan struct{}), writerDone: make(chan struct{})}
+	db.replication = opts.Replication.normalized()
 	if db.now == nil {
 		db.now = time.Now
 	}

@@ -107,6 +107,9 @@ func (db *DB) CreateExternalUser(ctx context.Context, nu NewExternalUser) (u cor
 			name, id, t.now); err != nil {
 			return fmt.Errorf("create external user namespace: %w", err)
 		}
+		if err := logUserAction(ctx, t, core.LogUserCreate, name, auditMeta{"email": nu.Email, "service": l.Provider}); err != nil {
+			return err
+		}
 		if err := insertExternalLogin(ctx, t, id, l); err != nil {
 			return err
 		}

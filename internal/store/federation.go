@@ -58,8 +58,15 @@ func (db *DB) SetRobotFederation(ctx context.Context, robotID int64, entries []F
 		if !u.IsRobot() {
 			return errUserUnknown(u.Username)
 		}
+		var had int
+		if err := t.queryRow(ctx, `SELECT COUNT(*) FROM robot_federation WHERE robot_id = ?`, robotID).Scan(&had); err != nil {
+			return fmt.Errorf("robot federation: %w", err)
+		}
 		if _, err := t.exec(ctx, `DELETE FROM robot_federation WHERE robot_id = ?`, robotID); err != nil {
 			return fmt.Errorf("clear robot federation: %w", err)
+		}
+		if err := logRobotFederation(ctx, t, u, had, entries); err != nil {
+			return err
 		}
 		for i, e := range entries {
 			if _, err := t.exec(ctx, `INSERT INTO robot_federation (robot_id, ord, issuer, subject, audience, created_at)

@@ -192,6 +192,10 @@ func (db *DB) CreateImmutabilityPolicy(ctx context.Context, p core.ImmutabilityP
 			VALUES (?, ?, ?, ?, ?, ?)`, p.UUID, nsID, repoID, p.TagPattern, p.TagPatternMatches, t.now); err != nil {
 			return fmt.Errorf("create immutability policy: %w", err)
 		}
+		if err := logPolicy(ctx, t, core.LogCreateImmutabilityPolicy, core.LogCreateImmutabilityPolicy, nsID, repoID,
+			auditMeta{"uuid": p.UUID, "tag_pattern": p.TagPattern, "tag_pattern_matches": p.TagPatternMatches}); err != nil {
+			return err
+		}
 		return clearExpiryOfImmutable(ctx, t, nsID, repoID, p)
 	})
 	return p, err
@@ -219,6 +223,10 @@ func (db *DB) UpdateImmutabilityPolicy(ctx context.Context, p core.ImmutabilityP
 			p.TagPattern, p.TagPatternMatches, p.UUID); err != nil {
 			return fmt.Errorf("update immutability policy: %w", err)
 		}
+		if err := logPolicy(ctx, t, core.LogUpdateImmutabilityPolicy, core.LogUpdateImmutabilityPolicy, nsID, repoID,
+			auditMeta{"uuid": p.UUID, "tag_pattern": p.TagPattern, "tag_pattern_matches": p.TagPatternMatches}); err != nil {
+			return err
+		}
 		return clearExpiryOfImmutable(ctx, t, nsID, repoID, p)
 	})
 }
@@ -229,6 +237,13 @@ func (db *DB) UpdateImmutabilityPolicy(ctx context.Context, p core.ImmutabilityP
 func (db *DB) DeleteImmutabilityPolicy(ctx context.Context, namespace, repo, uuid string) error {
 	return db.write(ctx, func(t *tx) error {
 		if _, err := getPolicy(ctx, t, namespace, repo, uuid); err != nil {
+			return err
+		}
+		nsID, repoID, err := policyScope(ctx, t, namespace, repo)
+		if err != nil {
+			return err
+		}
+		if err := logPolicy(ctx, t, core.LogDeleteImmutabilityPolicy, core.LogDeleteImmutabilityPolicy, nsID, repoID, auditMeta{"uuid": uuid}); err != nil {
 			return err
 		}
 		if _, err := t.exec(ctx, `DELETE FROM immutability_policies WHERE uuid = ?`, uuid); err != nil {

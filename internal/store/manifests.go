@@ -44,13 +44,16 @@ type PutManifest struct {
 	// Create, when set, creates the repository if it does not exist, in the
 	// same transaction (so a rejected push leaves no empty repository).
 	Create *NewRepository
+	// proxied, when set, runs in the transaction once the manifest row
+	// exists (PutProxiedManifest: the proxy cache's pending blobs).
+	proxied func(ctx context.Context, t *tx, repoID, manifestID int64) error
 }
 
 // PutManifest stores a manifest, its references and its tags in one
 // transaction, creating the repository if needed. Re-pushing identical content
 // is a no-op apart from tags.
 func (db *DB) PutManifest(ctx context.Context, m PutManifest) error {
-	return db.write(ctx, func(t *tx) error {
+	return db.noteQuotaRefusal(ctx, db.write(ctx, func(t *tx) error {
 		r, err := getRepo(ctx, t, m.Repository)
 		switch {
 		case err == nil:
@@ -88,6 +91,11 @@ func (db *DB) PutManifest(ctx context.Context, m PutManifest) error {
 		if err != nil {
 			return err
 		}
+		if m.proxied != nil {
+			if err := m.proxied(ctx, t, r.ID, id); err != nil {
+				return err
+			}
+		}
 		if !wasLive {
 			// The manifest becomes live: its blobs count in the
 			// namespace's usage, and growth must fit the quota.
@@ -96,10 +104,13 @@ func (db *DB) PutManifest(ctx context.Context, m PutManifest) error {
 				return err
 			}
 			if grown > 0 {
-				if err := checkQuota(ctx, t, nsID, 0); err != nil {
+				if err := db.usageGrew(ctx, t, nsID); err != nil {
 					return err
 				}
 			}
+		}
+		if err := logPush(ctx, t, r.ID, m); err != nil {
+			return err
 		}
 		if len(m.Tags) == 0 {
 			return nil
@@ -123,7 +134,7 @@ func (db *DB) PutManifest(ctx context.Context, m PutManifest) error {
 		}
 		// One repo_push per push request, with the tags it set.
 		return db.emitNotification(ctx, t, r.ID, r.FullName, EventRepoPush, RepoPushData{UpdatedTags: m.Tags})
-	})
+	}))
 }
 
 // RepoPushData is the event data of EventRepoPush.
@@ -327,6 +338,9 @@ func (db *DB) DeleteManifest(ctx context.Context, repo string, d digest.Digest) 
 			return fmt.Errorf("delete manifest: %w", err)
 		}
 		if err := checkNoImmutableTags(ctx, t, id); err != nil {
+			return err
+		}
+		if err := logManifestDelete(ctx, t, id, d); err != nil {
 			return err
 		}
 		// Tags whose expiry has passed end at their expiry, the others now.

@@ -46,7 +46,11 @@ func (db *DB) SetNamespaceTagExpiration(ctx context.Context, name string, second
 		if _, err := t.exec(ctx, `UPDATE namespaces SET tag_expiration_s = ? WHERE id = ?`, seconds, n.ID); err != nil {
 			return fmt.Errorf("set tag expiration: %w", err)
 		}
-		return nil
+		kind := core.LogUserChangeTagExpiration
+		if n.IsOrg() {
+			kind = core.LogOrgChangeTagExpiration
+		}
+		return logAction(ctx, t, kind, n.ID, 0, auditMeta{"tag_expiration": seconds})
 	})
 }
 
@@ -93,6 +97,9 @@ func createOrg(ctx context.Context, t *tx, name, email string, creatorID int64) 
 			return core.Namespace{}, fmt.Errorf("add owner: %w", err)
 		}
 	}
+	if err := logAction(ctx, t, core.LogOrgCreate, id, 0, auditMeta{"email": email}); err != nil {
+		return core.Namespace{}, err
+	}
 	return getNamespace(ctx, t, name)
 }
 
@@ -106,8 +113,10 @@ func (db *DB) UpdateOrganization(ctx context.Context, name, email string) error 
 		if !n.IsOrg() {
 			return core.Errorf(core.CodeNotFound, "organization %q not found", name)
 		}
-		_, err = t.exec(ctx, `UPDATE namespaces SET email = ? WHERE id = ?`, nullString(email), n.ID)
-		return err
+		if _, err = t.exec(ctx, `UPDATE namespaces SET email = ? WHERE id = ?`, nullString(email), n.ID); err != nil {
+			return err
+		}
+		return logAction(ctx, t, core.LogOrgChangeEmail, n.ID, 0, auditMeta{"email": email})
 	})
 }
 
@@ -121,6 +130,9 @@ func (db *DB) DeleteOrganization(ctx context.Context, name string) error {
 		}
 		if !n.IsOrg() {
 			return core.Errorf(core.CodeNotFound, "organization %q not found", name)
+		}
+		if err := logAction(ctx, t, core.LogOrgDelete, n.ID, 0, nil); err != nil {
+			return err
 		}
 		return deleteNamespace(ctx, t, n.ID)
 	})

@@ -112,8 +112,10 @@ func (db *DB) CreateNotification(ctx context.Context, repository string, nn NewN
 			id, r.ID, nn.Title, nn.Event, nn.Method, jsonObject(nn.Config), jsonObject(nn.EventConfig), t.now); err != nil {
 			return fmt.Errorf("create notification: %w", err)
 		}
-		out, err = getNotification(ctx, t, repository, id)
-		return err
+		if out, err = getNotification(ctx, t, repository, id); err != nil {
+			return err
+		}
+		return logAction(ctx, t, core.LogAddRepoNotification, 0, r.ID, auditMeta{"notification_id": id, "event": nn.Event, "method": nn.Method})
 	})
 	return out, err
 }
@@ -183,7 +185,7 @@ func (db *DB) DeleteNotification(ctx context.Context, repository, uuid string) e
 		if _, err := t.exec(ctx, `DELETE FROM repository_notifications WHERE id = ?`, n.ID); err != nil {
 			return fmt.Errorf("delete notification: %w", err)
 		}
-		return nil
+		return logAction(ctx, t, core.LogDeleteRepoNotification, 0, n.RepositoryID, auditMeta{"notification_id": n.UUID, "event": n.Event, "method": n.Method})
 	})
 }
 
@@ -201,7 +203,7 @@ func (db *DB) ResetNotificationFailures(ctx context.Context, repository, uuid st
 		}
 		n.NumberOfFailures = 0
 		out = n
-		return nil
+		return logAction(ctx, t, core.LogResetRepoNotification, 0, n.RepositoryID, auditMeta{"notification_id": n.UUID, "event": n.Event, "method": n.Method})
 	})
 	return out, err
 }
@@ -241,34 +243,11 @@ func (db *DB) EmitNotification(ctx context.Context, repository, event string, da
 // repositories).
 func (db *DB) EmitNamespaceNotification(ctx context.Context, namespace, event string, data any) error {
 	return db.write(ctx, func(t *tx) error {
-		rows, err := t.query(ctx, `SELECT DISTINCT r.id, r.full_name FROM repository_notifications rn
-			JOIN repositories r ON r.id = rn.repository_id JOIN namespaces n ON n.id = r.namespace_id
-			WHERE n.name = ? AND rn.event = ? ORDER BY r.id`, namespace, event)
+		n, err := getNamespace(ctx, t, namespace)
 		if err != nil {
-			return fmt.Errorf("emit %s: %w", event, err)
+			return err
 		}
-		type repo struct {
-			id   int64
-			name string
-		}
-		var repos []repo
-		for rows.Next() {
-			var r repo
-			if err := rows.Scan(&r.id, &r.name); err != nil {
-				rows.Close()
-				return fmt.Errorf("emit %s: %w", event, err)
-			}
-			repos = append(repos, r)
-		}
-		if err := rows.Close(); err != nil {
-			return fmt.Errorf("emit %s: %w", event, err)
-		}
-		for _, r := range repos {
-			if err := db.emitNotification(ctx, t, r.id, r.name, event, data); err != nil {
-				return err
-			}
-		}
-		return nil
+		return db.emitNamespaceNotification(ctx, t, n.ID, event, data)
 	})
 }
 

@@ -37,7 +37,14 @@ func (db *DB) SetUserPermission(ctx context.Context, repo, username, role string
 		if err != nil {
 			return err
 		}
-		return setPermission(ctx, t, r.ID, u.ID, 0, role)
+		kind, err := permissionLogKind(ctx, t, r.ID, "user_id", u.ID)
+		if err != nil {
+			return err
+		}
+		if err := setPermission(ctx, t, r.ID, u.ID, 0, role); err != nil {
+			return err
+		}
+		return logAction(ctx, t, kind, 0, r.ID, auditMeta{"username": username, "role": role})
 	})
 }
 
@@ -52,7 +59,14 @@ func (db *DB) SetTeamPermission(ctx context.Context, repo, team, role string) er
 		if err != nil {
 			return err
 		}
-		return setPermission(ctx, t, r.ID, 0, tm.ID, role)
+		kind, err := permissionLogKind(ctx, t, r.ID, "team_id", tm.ID)
+		if err != nil {
+			return err
+		}
+		if err := setPermission(ctx, t, r.ID, 0, tm.ID, role); err != nil {
+			return err
+		}
+		return logAction(ctx, t, kind, 0, r.ID, auditMeta{"team": team, "role": role})
 	})
 }
 
@@ -74,7 +88,7 @@ func (db *DB) DeleteUserPermission(ctx context.Context, repo, username string) e
 		if n, _ := res.RowsAffected(); n == 0 {
 			return core.Errorf(core.CodeNotFound, "%s has no permission on %s", username, repo)
 		}
-		return nil
+		return logAction(ctx, t, core.LogDeleteRepoPermission, 0, r.ID, auditMeta{"username": username})
 	})
 }
 
@@ -96,7 +110,7 @@ func (db *DB) DeleteTeamPermission(ctx context.Context, repo, team string) error
 		if n, _ := res.RowsAffected(); n == 0 {
 			return core.Errorf(core.CodeNotFound, "team %s has no permission on %s", team, repo)
 		}
-		return nil
+		return logAction(ctx, t, core.LogDeleteRepoPermission, 0, r.ID, auditMeta{"team": team})
 	})
 }
 

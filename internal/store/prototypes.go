@@ -79,8 +79,10 @@ func (db *DB) CreatePrototype(ctx context.Context, org string, np NewPrototype) 
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, id, n.ID, act, du, dt, np.Role, t.now); err != nil {
 			return fmt.Errorf("create prototype: %w", err)
 		}
-		p, err = getPrototype(ctx, t, org, id)
-		return err
+		if p, err = getPrototype(ctx, t, org, id); err != nil {
+			return err
+		}
+		return logPrototype(ctx, t, core.LogCreatePrototypePerm, p)
 	})
 	return p, err
 }
@@ -141,8 +143,10 @@ func (db *DB) UpdatePrototype(ctx context.Context, org, id, role string) (core.P
 		if _, err := t.exec(ctx, `UPDATE prototypes SET role = ? WHERE id = ?`, role, cur.ID); err != nil {
 			return fmt.Errorf("update prototype: %w", err)
 		}
-		p, err = getPrototype(ctx, t, org, id)
-		return err
+		if p, err = getPrototype(ctx, t, org, id); err != nil {
+			return err
+		}
+		return logPrototype(ctx, t, core.LogModifyPrototypePerm, p)
 	})
 	return p, err
 }
@@ -152,6 +156,9 @@ func (db *DB) DeletePrototype(ctx context.Context, org, id string) error {
 	return db.write(ctx, func(t *tx) error {
 		cur, err := getPrototype(ctx, t, org, id)
 		if err != nil {
+			return err
+		}
+		if err := logPrototype(ctx, t, core.LogDeletePrototypePerm, cur); err != nil {
 			return err
 		}
 		_, err = t.exec(ctx, `DELETE FROM prototypes WHERE id = ?`, cur.ID)

@@ -112,8 +112,10 @@ func (db *DB) CreateQuota(ctx context.Context, namespace string, limitBytes int6
 			n.ID, limitBytes, t.now); err != nil {
 			return fmt.Errorf("create quota: %w", err)
 		}
-		q, _, err = namespaceQuota(ctx, t, n)
-		return err
+		if q, _, err = namespaceQuota(ctx, t, n); err != nil {
+			return err
+		}
+		return logAction(ctx, t, core.LogOrgCreateQuota, n.ID, 0, auditMeta{"quota": limitBytes})
 	})
 	return q, err
 }
@@ -130,7 +132,10 @@ func (db *DB) UpdateQuota(ctx context.Context, namespace string, id, limitBytes 
 		if _, err := t.exec(ctx, `UPDATE namespace_quotas SET limit_bytes = ? WHERE id = ?`, limitBytes, id); err != nil {
 			return fmt.Errorf("update quota: %w", err)
 		}
-		return nil
+		if err := logNamespace(ctx, t, core.LogOrgChangeQuota, namespace, auditMeta{"quota": limitBytes}); err != nil {
+			return err
+		}
+		return clearQuotaNotificationsOf(ctx, t, namespace)
 	})
 }
 
@@ -146,7 +151,10 @@ func (db *DB) DeleteQuota(ctx context.Context, namespace string, id int64) error
 		if _, err := t.exec(ctx, `DELETE FROM namespace_quotas WHERE id = ?`, id); err != nil {
 			return fmt.Errorf("delete quota: %w", err)
 		}
-		return nil
+		if err := logNamespace(ctx, t, core.LogOrgDeleteQuota, namespace, auditMeta{"quota_id": id}); err != nil {
+			return err
+		}
+		return clearQuotaNotificationsOf(ctx, t, namespace)
 	})
 }
 
@@ -179,7 +187,7 @@ func (db *DB) CreateQuotaLimit(ctx context.Context, namespace string, quotaID in
 			quotaID, kind, percent).Scan(&l.ID); err != nil {
 			return fmt.Errorf("create quota limit: %w", err)
 		}
-		return nil
+		return logNamespace(ctx, t, core.LogOrgCreateQuotaLimit, namespace, auditMeta{"type": kind, "threshold_percent": percent})
 	})
 	return l, err
 }
@@ -215,7 +223,10 @@ func (db *DB) UpdateQuotaLimit(ctx context.Context, namespace string, quotaID in
 		if _, err := t.exec(ctx, `UPDATE quota_limits SET kind = ?, threshold_percent = ? WHERE id = ?`, l.Kind, l.ThresholdPercent, l.ID); err != nil {
 			return fmt.Errorf("update quota limit: %w", err)
 		}
-		return nil
+		if err := logNamespace(ctx, t, core.LogOrgChangeQuotaLimit, namespace, auditMeta{"type": l.Kind, "threshold_percent": l.ThresholdPercent}); err != nil {
+			return err
+		}
+		return clearQuotaNotificationsOf(ctx, t, namespace)
 	})
 }
 
@@ -232,7 +243,10 @@ func (db *DB) DeleteQuotaLimit(ctx context.Context, namespace string, quotaID, l
 		if _, err := t.exec(ctx, `DELETE FROM quota_limits WHERE id = ?`, limitID); err != nil {
 			return fmt.Errorf("delete quota limit: %w", err)
 		}
-		return nil
+		if err := logNamespace(ctx, t, core.LogOrgDeleteQuotaLimit, namespace, auditMeta{"limit_id": limitID}); err != nil {
+			return err
+		}
+		return clearQuotaNotificationsOf(ctx, t, namespace)
 	})
 }
 
@@ -420,6 +434,11 @@ func countManifestUsage(ctx context.Context, t *tx, manifestID int64, delta int)
 			return 0, 0, fmt.Errorf("update namespace usage: %w", err)
 		}
 	}
+	if changed < 0 {
+		if err := usageShrank(ctx, t, nsID); err != nil {
+			return 0, 0, err
+		}
+	}
 	return nsID, changed, nil
 }
 
@@ -438,16 +457,47 @@ func releaseManifestUsage(ctx context.Context, t *tx, manifestID int64) error {
 	return err
 }
 
+// QuotaOptions tune quota enforcement.
+type QuotaOptions struct {
+	// Disabled turns enforcement and quota events off (Quay's
+	// FEATURE_QUOTA_MANAGEMENT false); usage is still counted.
+	Disabled bool
+	// SystemRejectBytes is the limit of namespaces without a quota of
+	// their own (Quay's DEFAULT_SYSTEM_REJECT_QUOTA_BYTES): a push that
+	// takes one to this size or more is refused. 0: none.
+	SystemRejectBytes int64
+}
+
 // checkQuota refuses (core.CodeDenied, naming the quota) when a namespace's
-// usage plus extra bytes is above its Reject threshold.
-func checkQuota(ctx context.Context, t *tx, nsID, extra int64) error {
+// usage plus extra bytes is above its Reject threshold or, for a namespace
+// without a quota, reaches the system default limit.
+func (db *DB) checkQuota(ctx context.Context, t *tx, nsID, extra int64) error {
+	if db.quota.Disabled {
+		return nil
+	}
 	var name string
 	if err := t.queryRow(ctx, `SELECT name FROM namespaces WHERE id = ?`, nsID).Scan(&name); err != nil {
 		return fmt.Errorf("namespace: %w", err)
 	}
 	q, found, err := namespaceQuota(ctx, t, core.Namespace{ID: nsID, Name: name})
-	if err != nil || !found {
+	if err != nil {
 		return err
+	}
+	if !found {
+		limit := db.quota.SystemRejectBytes
+		if limit <= 0 {
+			return nil
+		}
+		used, err := usageOf(ctx, t, nsID)
+		if err != nil {
+			return err
+		}
+		if used+extra < limit {
+			return nil
+		}
+		return &quotaRefusal{nsID: nsID, attempted: used + extra, limitBytes: limit, threshold: 100,
+			err: core.Errorf(core.CodeDenied, "Quota has been exceeded on namespace %s: %s used of the system default quota of %s",
+				name, core.FormatByteSize(used+extra), core.FormatByteSize(limit))}
 	}
 	reject := q.RejectBytes()
 	if reject < 0 {
@@ -458,8 +508,15 @@ func checkQuota(ctx context.Context, t *tx, nsID, extra int64) error {
 		return err
 	}
 	if used+extra > reject {
-		return core.Errorf(core.CodeDenied, "Quota has been exceeded on namespace %s: %s used of its %s quota %d, which rejects pushes above %s",
-			name, core.FormatByteSize(used+extra), core.FormatByteSize(q.LimitBytes), q.ID, core.FormatByteSize(reject))
+		var pct int64
+		for _, l := range q.Limits {
+			if l.Kind == core.QuotaReject && thresholdBytes(q.LimitBytes, l.ThresholdPercent) == reject {
+				pct = l.ThresholdPercent
+			}
+		}
+		return &quotaRefusal{nsID: nsID, attempted: used + extra, limitBytes: q.LimitBytes, threshold: pct,
+			err: core.Errorf(core.CodeDenied, "Quota has been exceeded on namespace %s: %s used of its %s quota %d, which rejects pushes above %s",
+				name, core.FormatByteSize(used+extra), core.FormatByteSize(q.LimitBytes), q.ID, core.FormatByteSize(reject))}
 	}
 	return nil
 }
@@ -469,7 +526,7 @@ func checkQuota(ctx context.Context, t *tx, nsID, extra int64) error {
 // namespace's manifests already reference costs nothing. An unknown
 // repository is checked against its namespace.
 func (db *DB) CheckBlobQuota(ctx context.Context, repo string, d digest.Digest, size int64) error {
-	return db.read(ctx, func(t *tx) error {
+	return db.noteQuotaRefusal(ctx, db.read(ctx, func(t *tx) error {
 		ns, _, _ := strings.Cut(repo, "/")
 		var nsID int64
 		err := t.queryRow(ctx, `SELECT id FROM namespaces WHERE name = ?`, ns).Scan(&nsID)
@@ -488,8 +545,8 @@ func (db *DB) CheckBlobQuota(ctx context.Context, repo string, d digest.Digest, 
 				return nil
 			}
 		}
-		return checkQuota(ctx, t, nsID, size)
-	})
+		return db.checkQuota(ctx, t, nsID, size)
+	}))
 }
 
 // releaseRepositoryUsage takes the live manifests of a repository that is

@@ -39,6 +39,6 @@ func (db *DB) SetRegistryState(ctx context.Context, state string) error {
 			ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, state, t.now); err != nil {
 			return fmt.Errorf("set registry state: %w", err)
 		}
-		return nil
+		return logAction(ctx, t, core.LogChangeRegistryState, 0, 0, auditMeta{"state": state})
 	})
 }

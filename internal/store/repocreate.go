@@ -59,6 +59,9 @@ func createRepo(ctx context.Context, t *tx, nr NewRepository) (core.Repository, 
 		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, ns.ID, name, nr.FullName, vis, core.RepoStateNormal, nr.Description, t.now).Scan(&id); err != nil {
 		return core.Repository{}, fmt.Errorf("create repository: %w", err)
 	}
+	if err := logAction(ctx, t, core.LogCreateRepo, 0, id, auditMeta{"visibility": vis}); err != nil {
+		return core.Repository{}, err
+	}
 	if nr.CreatorID != 0 && ns.UserID != nr.CreatorID {
 		if err := setPermission(ctx, t, id, nr.CreatorID, 0, core.RoleAdmin); err != nil {
 			return core.Repository{}, err
@@ -91,15 +94,24 @@ func (db *DB) UpdateRepository(ctx context.Context, fullName string, up Reposito
 			if _, err := t.exec(ctx, `UPDATE repositories SET description = ? WHERE id = ?`, *up.Description, r.ID); err != nil {
 				return fmt.Errorf("update repository: %w", err)
 			}
+			if err := logAction(ctx, t, core.LogSetRepoDescription, 0, r.ID, auditMeta{"description": *up.Description}); err != nil {
+				return err
+			}
 		}
 		if up.Visibility != nil {
 			if _, err := t.exec(ctx, `UPDATE repositories SET visibility = ? WHERE id = ?`, *up.Visibility, r.ID); err != nil {
 				return fmt.Errorf("update repository: %w", err)
 			}
+			if err := logAction(ctx, t, core.LogChangeRepoVisibility, 0, r.ID, auditMeta{"visibility": *up.Visibility}); err != nil {
+				return err
+			}
 		}
 		if up.State != nil {
 			if _, err := t.exec(ctx, `UPDATE repositories SET state = ? WHERE id = ?`, *up.State, r.ID); err != nil {
 				return fmt.Errorf("update repository: %w", err)
+			}
+			if err := logAction(ctx, t, core.LogChangeRepoState, 0, r.ID, auditMeta{"state_changed": *up.State}); err != nil {
+				return err
 			}
 		}
 		repo, err = getRepo(ctx, t, fullName)
@@ -123,6 +135,9 @@ func (db *DB) DeleteRepository(ctx context.Context, fullName string) error {
 			return err
 		}
 		if err := releaseRepositoryUsage(ctx, t, r.ID); err != nil {
+			return err
+		}
+		if err := logAction(ctx, t, core.LogDeleteRepo, 0, r.ID, nil); err != nil {
 			return err
 		}
 		if _, err := t.exec(ctx, `DELETE FROM repositories WHERE id = ?`, r.ID); err != nil {

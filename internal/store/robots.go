@@ -24,6 +24,9 @@ func (db *DB) CreateRobot(ctx context.Context, namespace, short, tokenEnc, descr
 			VALUES (?, 'robot', ?, ?, ?, ?, ?) RETURNING id`, name, n.ID, tokenEnc, description, nullString(metadata), t.now).Scan(&id); err != nil {
 			return fmt.Errorf("create robot: %w", err)
 		}
+		if err := logAction(ctx, t, core.LogCreateRobot, n.ID, 0, auditMeta{"robot": name}); err != nil {
+			return err
+		}
 		u, err = getUserByID(ctx, t, id)
 		return err
 	})
@@ -87,6 +90,9 @@ func (db *DB) UpdateRobot(ctx context.Context, name string, up RobotUpdate) (cor
 			if _, err := t.exec(ctx, `UPDATE users SET robot_token_enc = ? WHERE id = ?`, *up.TokenEnc, cur.ID); err != nil {
 				return fmt.Errorf("update robot: %w", err)
 			}
+			if err := logAction(ctx, t, core.LogRegenerateRobotToken, cur.RobotNamespaceID, 0, auditMeta{"robot": name}); err != nil {
+				return err
+			}
 		}
 		u, err = getUserByID(ctx, t, cur.ID)
 		return err
@@ -103,6 +109,9 @@ func (db *DB) DeleteRobot(ctx context.Context, name string) error {
 		}
 		if !u.IsRobot() {
 			return errUserUnknown(name)
+		}
+		if err := logAction(ctx, t, core.LogDeleteRobot, u.RobotNamespaceID, 0, auditMeta{"robot": name}); err != nil {
+			return err
 		}
 		_, err = t.exec(ctx, `DELETE FROM users WHERE id = ?`, u.ID)
 		return err

@@ -107,9 +107,32 @@ func (db *DB) QueueManifestScan(ctx context.Context, d digest.Digest, repo strin
 	})
 }
 
-// PutManifestScan stores a scan's outcome, with the manifest's layers.
+// PutManifestScan stores a scan's outcome, with the manifest's layers. A
+// report with vulnerabilities the manifest's previous report did not have
+// raises vulnerability_found in the same transaction (see
+// emitVulnerabilitiesFound).
 func (db *DB) PutManifestScan(ctx context.Context, s ManifestScan) error {
 	return db.write(ctx, func(t *tx) error {
+		// The previous report matters only to repositories that want
+		// vulnerability_found.
+		var targets []vulnTarget
+		var prev []byte
+		if s.Status == core.ScanScanned && len(s.Report) > 0 && db.jobs != nil {
+			var err error
+			if targets, err = vulnTargets(ctx, t, s.Digest); err != nil {
+				return err
+			}
+			if len(targets) > 0 {
+				var prevStatus string
+				err := t.queryRow(ctx, `SELECT status, report FROM manifest_scans WHERE digest = ?`, string(s.Digest)).Scan(&prevStatus, &prev)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return fmt.Errorf("previous scan: %w", err)
+				}
+				if prevStatus != core.ScanScanned {
+					prev = nil
+				}
+			}
+		}
 		_, err := t.exec(ctx, `INSERT INTO manifest_scans (digest, repository, status, error, report, updated_at) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (digest) DO UPDATE SET repository = excluded.repository, status = excluded.status,
 			error = excluded.error, report = excluded.report, updated_at = excluded.updated_at`,
@@ -126,7 +149,13 @@ func (db *DB) PutManifestScan(ctx context.Context, s ManifestScan) error {
 				return fmt.Errorf("put scan layers: %w", err)
 			}
 		}
-		return nil
+		if err := logScan(ctx, t, s); err != nil {
+			return err
+		}
+		if len(targets) == 0 {
+			return nil
+		}
+		return db.emitVulnerabilitiesFound(ctx, t, targets, prev, s.Report)
 	})
 }
 
@@ -236,4 +265,39 @@ func (db *DB) ScannedManifestsWith(ctx context.Context, refs []PackageRef) ([]di
 		return nil
 	})
 	return out, err
+}
+
+// JobScanRematch matches scanned manifests again from their stored layer
+// indexes (after new vulnerability data); its arguments are
+// ScanRematchArgs.
+const JobScanRematch = "scan_rematch"
+
+// ScanRematchArgs are the arguments of JobScanRematch: a bounded batch of
+// manifests.
+type ScanRematchArgs struct {
+	Digests []digest.Digest `json:"digests"`
+}
+
+// QueueRematch enqueues JobScanRematch jobs of at most batch manifests each
+// for digests, in one transaction. It returns false (and enqueues nothing)
+// when the store has no job queue, for the caller to match them itself.
+func (db *DB) QueueRematch(ctx context.Context, digests []digest.Digest, batch int) (bool, error) {
+	if db.jobs == nil {
+		return false, nil
+	}
+	if len(digests) == 0 {
+		return true, nil
+	}
+	if batch <= 0 {
+		batch = 1
+	}
+	return true, db.write(ctx, func(t *tx) error {
+		for start := 0; start < len(digests); start += batch {
+			part := digests[start:min(start+batch, len(digests))]
+			if err := db.enqueue(ctx, t, JobScanRematch, ScanRematchArgs{Digests: part}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

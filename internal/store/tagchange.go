@@ -58,12 +58,22 @@ func (db *DB) ChangeTag(ctx context.Context, repo, name string, c TagChange) err
 			if err != nil {
 				return fmt.Errorf("find manifest: %w", err)
 			}
+			prev, found, err := currentTag(ctx, t, r.ID, name)
+			if err != nil {
+				return err
+			}
 			if err := setTag(ctx, t, r.ID, rules, tagTarget{name: name, manifestID: id, op: "move"}); err != nil {
+				return err
+			}
+			if err := logTagMove(ctx, t, r.ID, name, id, prev, found && prev.alive(t.now)); err != nil {
 				return err
 			}
 		}
 		if c.Expiration != nil {
 			if err := setExpiry(ctx, t, r, rules, name, *c.Expiration); err != nil {
+				return err
+			}
+			if err := logTagExpiration(ctx, t, r.ID, name, *c.Expiration); err != nil {
 				return err
 			}
 		}
@@ -131,6 +141,9 @@ func (db *DB) ExpireTags(ctx context.Context, now time.Time, limit int) (int, er
 	}
 	n := 0
 	err := db.write(ctx, func(t *tx) error {
+		if err := logExpiringTags(ctx, t, now.UnixMilli(), limit); err != nil {
+			return err
+		}
 		res, err := t.exec(ctx, `UPDATE tags SET lifetime_end = expires_at WHERE id IN (
 			SELECT id FROM tags WHERE lifetime_end IS NULL AND expires_at IS NOT NULL AND expires_at <= ? AND immutable = ?
 			ORDER BY expires_at LIMIT ?)`, now.UnixMilli(), false, limit)

@@ -147,9 +147,10 @@ func manifestRow(ctx context.Context, t *tx, repo core.Repository, d digest.Dige
 // pointed at within the time-machine window (or still does), reviving the
 // manifest if it was deleted. The new row is marked as a reversion. A
 // manifest outside the window is core.CodeManifestUnknown; an immutable
-// current tag is core.CodeTagImmutable.
+// current tag is core.CodeTagImmutable; reviving a deleted manifest that
+// takes its namespace over its Reject quota threshold is core.CodeDenied.
 func (db *DB) RestoreTag(ctx context.Context, repo, name string, d digest.Digest, window time.Duration) error {
-	return db.write(ctx, func(t *tx) error {
+	return db.noteQuotaRefusal(ctx, db.write(ctx, func(t *tx) error {
 		r, err := getRepo(ctx, t, repo)
 		if err != nil {
 			return err
@@ -179,13 +180,23 @@ func (db *DB) RestoreTag(ctx context.Context, repo, name string, d digest.Digest
 			if n, err := res.RowsAffected(); err != nil {
 				return fmt.Errorf("revive manifest: %w", err)
 			} else if n == 1 {
-				if _, _, err := countManifestUsage(ctx, t, id, 1); err != nil {
+				nsID, grown, err := countManifestUsage(ctx, t, id, 1)
+				if err != nil {
 					return err
+				}
+				// A restore that brings bytes back must fit the quota.
+				if grown > 0 {
+					if err := db.usageGrew(ctx, t, nsID); err != nil {
+						return err
+					}
 				}
 			}
 		}
-		return setTag(ctx, t, r.ID, rules, tagTarget{name: name, manifestID: id, reversion: true, op: "restore"})
-	})
+		if err := setTag(ctx, t, r.ID, rules, tagTarget{name: name, manifestID: id, reversion: true, op: "restore"}); err != nil {
+			return err
+		}
+		return logTag(ctx, t, core.LogRevertTag, r.ID, name, id, nil)
+	}))
 }
 
 // PurgeTag takes history out of the time machine, so it can no longer be
@@ -218,7 +229,7 @@ func (db *DB) PurgeTag(ctx context.Context, repo, name string, d digest.Digest, 
 				return fmt.Errorf("expire tag: %w", err)
 			}
 			n = 1
-			return nil
+			return logTag(ctx, t, core.LogPermanentlyDeleteTag, r.ID, name, cur.manifestID, nil)
 		}
 		id, _, err := manifestRow(ctx, t, r, d)
 		if err != nil {
@@ -238,7 +249,7 @@ func (db *DB) PurgeTag(ctx context.Context, repo, name string, d digest.Digest, 
 			return core.Errorf(core.CodeManifestUnknown, "tag %q of %s has no history with %s within the time-machine window", name, repo, d)
 		}
 		n = int(affected)
-		return nil
+		return logTag(ctx, t, core.LogPermanentlyDeleteTag, r.ID, name, id, nil)
 	})
 	return n, err
 }

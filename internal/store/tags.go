@@ -142,7 +142,7 @@ func (db *DB) DeleteTag(ctx context.Context, repo, name string) error {
 		if _, err := t.exec(ctx, `UPDATE tags SET lifetime_end = ? WHERE id = ?`, t.now, cur.id); err != nil {
 			return fmt.Errorf("delete tag: %w", err)
 		}
-		return nil
+		return logTag(ctx, t, core.LogDeleteTag, r.ID, name, cur.manifestID, nil)
 	})
 }
 

@@ -90,10 +90,23 @@ func (db *DB) PutTeam(ctx context.Context, org, name, role, description string) 
 			if _, err := t.exec(ctx, `UPDATE teams SET role = ?, description = ? WHERE id = ?`, role, description, cur.ID); err != nil {
 				return fmt.Errorf("update team: %w", err)
 			}
+			if cur.Role != role {
+				if err := logAction(ctx, t, core.LogOrgSetTeamRole, n.ID, 0, auditMeta{"team": name, "role": role}); err != nil {
+					return err
+				}
+			}
+			if cur.Description != description {
+				if err := logAction(ctx, t, core.LogOrgSetTeamDescription, n.ID, 0, auditMeta{"team": name, "description": description}); err != nil {
+					return err
+				}
+			}
 		case core.IsCode(err, core.CodeNotFound):
 			if _, err := t.exec(ctx, `INSERT INTO teams (namespace_id, name, role, description, created_at) VALUES (?, ?, ?, ?, ?)`,
 				n.ID, name, role, description, t.now); err != nil {
 				return fmt.Errorf("create team: %w", err)
+			}
+			if err := logAction(ctx, t, core.LogOrgCreateTeam, n.ID, 0, auditMeta{"team": name, "role": role}); err != nil {
+				return err
 			}
 		default:
 			return err
@@ -114,6 +127,9 @@ func (db *DB) DeleteTeam(ctx context.Context, org, name string) error {
 		if name == core.OwnersTeam {
 			return core.Errorf(core.CodeInvalid, "the owners team cannot be deleted")
 		}
+		if err := logAction(ctx, t, core.LogOrgDeleteTeam, tm.NamespaceID, 0, auditMeta{"team": name}); err != nil {
+			return err
+		}
 		_, err = t.exec(ctx, `DELETE FROM teams WHERE id = ?`, tm.ID)
 		return err
 	})
@@ -133,8 +149,14 @@ func (db *DB) AddTeamMember(ctx context.Context, org, team, username string) err
 		if u.IsRobot() && u.RobotNamespace != org {
 			return core.Errorf(core.CodeInvalid, "robot %s does not belong to organization %s", username, org)
 		}
-		_, err = t.exec(ctx, `INSERT INTO team_members (team_id, user_id) VALUES (?, ?) ON CONFLICT (team_id, user_id) DO NOTHING`, tm.ID, u.ID)
-		return err
+		res, err := t.exec(ctx, `INSERT INTO team_members (team_id, user_id) VALUES (?, ?) ON CONFLICT (team_id, user_id) DO NOTHING`, tm.ID, u.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return logAction(ctx, t, core.LogOrgAddTeamMember, tm.NamespaceID, 0, auditMeta{"team": team, "member": username})
 	})
 }
 
@@ -160,7 +182,7 @@ func (db *DB) RemoveTeamMember(ctx context.Context, org, team, username string) 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return core.Errorf(core.CodeNotFound, "%s is not a member of %s", username, team)
 		}
-		return nil
+		return logAction(ctx, t, core.LogOrgRemoveTeamMember, tm.NamespaceID, 0, auditMeta{"team": team, "member": username})
 	})
 }
 

@@ -44,6 +44,9 @@ func (db *DB) CreateAppToken(ctx context.Context, userID int64, title, prefix, s
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, id, userID, title, prefix, secretHash, t.now, nullTime(expires)); err != nil {
 			return fmt.Errorf("create app token: %w", err)
 		}
+		if err := logAppToken(ctx, t, core.LogCreateAppSpecificToken, userID, id, title); err != nil {
+			return err
+		}
 		var err error
 		a, err = scanAppToken(t.queryRow(ctx, `SELECT `+appTokenColumns+` FROM app_tokens WHERE uuid = ?`, id))
 		return err
@@ -111,7 +114,7 @@ func (db *DB) DeleteAppToken(ctx context.Context, userID int64, id string) error
 		if n, _ := res.RowsAffected(); n == 0 {
 			return core.Errorf(core.CodeNotFound, "app token %q not found", id)
 		}
-		return nil
+		return logAppToken(ctx, t, core.LogRevokeAppSpecificToken, userID, id, "")
 	})
 }
 
@@ -147,6 +150,9 @@ func (db *DB) CreateOAuthApp(ctx context.Context, org string, a core.OAuthApp) (
 			application_uri, description, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			n.ID, a.ClientID, a.ClientSecretEnc, a.Name, a.RedirectURI, a.ApplicationURI, a.Description, t.now); err != nil {
 			return fmt.Errorf("create application: %w", err)
+		}
+		if err := logAction(ctx, t, core.LogCreateApplication, n.ID, 0, auditMeta{"application_name": a.Name, "client_id": a.ClientID}); err != nil {
+			return err
 		}
 		out, err = getOAuthApp(ctx, t, a.ClientID)
 		return err
@@ -213,6 +219,9 @@ func (db *DB) UpdateOAuthApp(ctx context.Context, a core.OAuthApp) (core.OAuthAp
 			client_secret_enc = ? WHERE id = ?`, a.Name, a.RedirectURI, a.ApplicationURI, a.Description, secret, cur.ID); err != nil {
 			return fmt.Errorf("update application: %w", err)
 		}
+		if err := logAction(ctx, t, core.LogUpdateApplication, cur.NamespaceID, 0, auditMeta{"application_name": a.Name, "client_id": a.ClientID}); err != nil {
+			return err
+		}
 		out, err = getOAuthApp(ctx, t, a.ClientID)
 		return err
 	})
@@ -224,6 +233,9 @@ func (db *DB) DeleteOAuthApp(ctx context.Context, clientID string) error {
 	return db.write(ctx, func(t *tx) error {
 		cur, err := getOAuthApp(ctx, t, clientID)
 		if err != nil {
+			return err
+		}
+		if err := logAction(ctx, t, core.LogDeleteApplication, cur.NamespaceID, 0, auditMeta{"application_name": cur.Name, "client_id": clientID}); err != nil {
 			return err
 		}
 		_, err = t.exec(ctx, `DELETE FROM oauth_applications WHERE id = ?`, cur.ID)

@@ -68,6 +68,9 @@ func (db *DB) CreateUser(ctx context.Context, nu NewUser) (core.User, error) {
 			nu.Username, id, t.now); err != nil {
 			return fmt.Errorf("create user namespace: %w", err)
 		}
+		if err := logUserAction(ctx, t, core.LogUserCreate, nu.Username, auditMeta{"email": nu.Email, "superuser": nu.Superuser}); err != nil {
+			return err
+		}
 		u, err = getUserByID(ctx, t, id)
 		return err
 	})
@@ -162,15 +165,30 @@ func (db *DB) UpdateUser(ctx context.Context, name string, up UserUpdate) (core.
 			if _, err := t.exec(ctx, `UPDATE users SET email = ? WHERE id = ?`, nullString(*up.Email), cur.ID); err != nil {
 				return fmt.Errorf("update user: %w", err)
 			}
+			if err := logUserAction(ctx, t, core.LogUserChangeEmail, name, auditMeta{"email": *up.Email, "old_email": cur.Email}); err != nil {
+				return err
+			}
 		}
 		if up.PasswordHash != nil {
 			if _, err := t.exec(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, nullString(*up.PasswordHash), cur.ID); err != nil {
 				return fmt.Errorf("update user: %w", err)
 			}
+			if err := logUserAction(ctx, t, core.LogUserChangePassword, name, nil); err != nil {
+				return err
+			}
 		}
 		if up.Enabled != nil {
 			if _, err := t.exec(ctx, `UPDATE users SET enabled = ? WHERE id = ?`, *up.Enabled, cur.ID); err != nil {
 				return fmt.Errorf("update user: %w", err)
+			}
+			if *up.Enabled != cur.Enabled {
+				kind := core.LogUserDisable
+				if *up.Enabled {
+					kind = core.LogUserEnable
+				}
+				if err := logUserAction(ctx, t, kind, name, nil); err != nil {
+					return err
+				}
 			}
 		}
 		if up.Superuser != nil {
@@ -218,6 +236,9 @@ func (db *DB) DeleteUser(ctx context.Context, name string) error {
 	return db.write(ctx, func(t *tx) error {
 		u, err := getUser(ctx, t, name)
 		if err != nil {
+			return err
+		}
+		if err := logUserAction(ctx, t, core.LogUserDelete, name, nil); err != nil {
 			return err
 		}
 		if ns, err := getNamespace(ctx, t, name); err == nil {

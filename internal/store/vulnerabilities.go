@@ -13,8 +13,8 @@ import (
 // VulnKey is an (ecosystem, package name) pair under which vulnerability
 // records are looked up.
 type VulnKey struct {
-	Ecosystem string
-	Name      string
+	Ecosystem string `json:"ecosystem"`
+	Name      string `json:"name"`
 }
 
 // VulnRecord is one vulnerability record to store. The store treats Record
@@ -111,10 +111,32 @@ func (db *DB) PutVulnerabilities(ctx context.Context, recs []VulnRecord) (VulnIm
 		for k := range changed {
 			res.Changed = append(res.Changed, k)
 		}
-		return nil
+		if len(res.Changed) == 0 {
+			return nil
+		}
+		// The rescans this data asks for are committed with it.
+		slices.SortFunc(res.Changed, func(a, b VulnKey) int {
+			return strings.Compare(a.Ecosystem+"\x00"+a.Name, b.Ecosystem+"\x00"+b.Name)
+		})
+		return db.enqueue(ctx, t, JobScanRematchKeys, ScanRematchKeysArgs{Keys: res.Changed})
 	})
 	return res, err
 }
+
+// JobScanRematchKeys finds the scanned manifests that have a package the
+// changed vulnerability records concern and queues their rematch
+// (JobScanRematch); PutVulnerabilities enqueues it with the records. Its
+// arguments are ScanRematchKeysArgs.
+const JobScanRematchKeys = "scan_rematch_keys"
+
+// ScanRematchKeysArgs are the arguments of JobScanRematchKeys.
+type ScanRematchKeysArgs struct {
+	Keys []VulnKey `json:"keys"`
+}
+
+// QueuesJobs reports whether the store has a job queue (background work
+// such as rescans happens in jobs rather than in the caller).
+func (db *DB) QueuesJobs() bool { return db.jobs != nil }
 
 func vulnKeys(ctx context.Context, t *tx, id string) ([]VulnKey, error) {
 	rows, err := t.query(ctx, `SELECT ecosystem, name FROM vulnerability_packages WHERE vulnerability_id = ?`, id)

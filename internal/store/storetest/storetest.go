@@ -64,7 +64,11 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 	tests = append(tests, quotaTests...)
 	tests = append(tests, scannerTests...)
 	tests = append(tests, notificationTests...)
+	tests = append(tests, eventTests...)
 	tests = append(tests, gcTests...)
+	tests = append(tests, overviewTests...)
+	tests = append(tests, auditTests...)
+	tests = append(tests, proxyCacheTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}

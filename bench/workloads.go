@@ -97,24 +97,9 @@ var workloads = []workload{
 		metrics: func(e *env) []metric {
 			return []metric{{"push " + humanBytes(e.bigSize()) + " blob, monolithic", "MB/s", true}}
 		},
-		setup: func(ctx context.Context, e *env, t *target) (func(context.Context) ([]measure, error), error) {
-			b, err := e.data.newBlob(e.bigSize())
-			if err != nil {
-				return nil, err
-			}
-			repo := t.repo("big")
-			return func(ctx context.Context) ([]measure, error) {
-				start := time.Now()
-				if err := t.c.pushMonolithic(ctx, repo, b); err != nil {
-					return nil, err
-				}
-				d := time.Since(start)
-				if t.bigBlob == nil {
-					t.bigRepo, t.bigBlob = repo, b
-				}
-				return []measure{{value: mbps(b.size, d)}}, nil
-			}, nil
-		},
+		setup: setupBigPush(func(ctx context.Context, c *client, repo string, b *blob) error {
+			return c.pushMonolithic(ctx, repo, b)
+		}),
 	},
 	{
 		name:  "push-chunked",
@@ -122,24 +107,9 @@ var workloads = []workload{
 		metrics: func(e *env) []metric {
 			return []metric{{"push " + humanBytes(e.bigSize()) + " blob, chunked (16 MiB PATCH)", "MB/s", true}}
 		},
-		setup: func(ctx context.Context, e *env, t *target) (func(context.Context) ([]measure, error), error) {
-			b, err := e.data.newBlob(e.bigSize())
-			if err != nil {
-				return nil, err
-			}
-			repo := t.repo("big")
-			return func(ctx context.Context) ([]measure, error) {
-				start := time.Now()
-				if err := t.c.pushChunked(ctx, repo, b, chunkSize); err != nil {
-					return nil, err
-				}
-				d := time.Since(start)
-				if t.bigBlob == nil {
-					t.bigRepo, t.bigBlob = repo, b
-				}
-				return []measure{{value: mbps(b.size, d)}}, nil
-			}, nil
-		},
+		setup: setupBigPush(func(ctx context.Context, c *client, repo string, b *blob) error {
+			return c.pushChunked(ctx, repo, b, chunkSize)
+		}),
 	},
 	{
 		name:  "pull",
@@ -249,6 +219,29 @@ var workloads = []workload{
 }
 
 // workloadByName finds a workload.
+// setupBigPush is the setup of a workload that pushes the large blob with
+// push and measures MB/s. The first blob pushed is the one "pull" reads.
+func setupBigPush(push func(ctx context.Context, c *client, repo string, b *blob) error) func(ctx context.Context, e *env, t *target) (func(context.Context) ([]measure, error), error) {
+	return func(ctx context.Context, e *env, t *target) (func(context.Context) ([]measure, error), error) {
+		b, err := e.data.newBlob(e.bigSize())
+		if err != nil {
+			return nil, err
+		}
+		repo := t.repo("big")
+		return func(ctx context.Context) ([]measure, error) {
+			start := time.Now()
+			if err := push(ctx, t.c, repo, b); err != nil {
+				return nil, err
+			}
+			d := time.Since(start)
+			if t.bigBlob == nil {
+				t.bigRepo, t.bigBlob = repo, b
+			}
+			return []measure{{value: mbps(b.size, d)}}, nil
+		}, nil
+	}
+}
+
 func workloadByName(name string) (workload, bool) {
 	for _, w := range workloads {
 		if w.name == name {

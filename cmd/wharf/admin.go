@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 
 	"github.com/wharfhq/wharf/internal/app"
 )
@@ -44,16 +45,14 @@ func admin(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 		usage(stderr)
 		return 2
 	}
-	if args[0] == "vulndb" {
-		return adminVulndb(args[1:], stdout, stderr, getenv)
-	}
 	switch args[0] {
+	case "vulndb":
+		return adminVulndb(args[1:], stdout, stderr, getenv)
 	case "export":
 		return adminExport(args[1:], stdout, stderr, getenv)
 	case "import":
 		return adminImport(args[1:], stdout, stderr, getenv)
-	}
-	if args[0] == "replicate" {
+	case "replicate":
 		return adminReplicate(args[1:], stdout, stderr, getenv)
 	}
 	fs := flag.NewFlagSet("admin "+args[0], flag.ContinueOnError)
@@ -78,17 +77,12 @@ func admin(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 	if err := fs.Parse(reorder(args[1:], map[string]bool{"superuser": true, "dry-run": true})); err != nil {
 		return 2
 	}
-	cfg, ok := loadConfig(cf, stderr, getenv)
-	if !ok {
-		return 2
-	}
-	ctx := context.Background()
-	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		fmt.Fprintln(stderr, "wharf:", err)
-		return 1
+	a, code := openApp(cf, stderr, getenv)
+	if a == nil {
+		return code
 	}
 	defer a.Close()
+	ctx := context.Background()
 	switch args[0] {
 	case "create-user":
 		if fs.NArg() != 1 {
@@ -129,4 +123,33 @@ func admin(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 			verb, rep.Manifests, rep.ManifestBytes, rep.TagRows, rep.Links, rep.Blobs, rep.BlobBytes)
 	}
 	return 0
+}
+
+// openApp loads the configuration and opens the application (database,
+// blob stores, keys) for an admin subcommand, or returns the exit code.
+func openApp(cf commonFlags, stderr io.Writer, getenv func(string) string) (*app.App, int) {
+	cfg, ok := loadConfig(cf, stderr, getenv)
+	if !ok {
+		return nil, 2
+	}
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		fmt.Fprintln(stderr, "wharf:", err)
+		return nil, 1
+	}
+	return a, 0
+}
+
+// adminVerbFlags starts the flag set of "wharf admin CMD VERB" with the
+// common flags when args[0] is one of verbs; otherwise it prints what the
+// command wants and the usage, and ok is false.
+func adminVerbFlags(cmd string, args []string, want string, stderr io.Writer, getenv func(string) string, verbs ...string) (fs *flag.FlagSet, cf commonFlags, ok bool) {
+	if len(args) == 0 || !slices.Contains(verbs, args[0]) {
+		fmt.Fprintf(stderr, "wharf admin %s: want %s\n", cmd, want)
+		usage(stderr)
+		return nil, cf, false
+	}
+	fs = flag.NewFlagSet("admin "+cmd+" "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs, addCommonFlags(fs, getenv), true
 }

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 
 	"github.com/wharfhq/wharf/internal/app"
@@ -65,19 +64,4 @@ func adminImport(args []string, stdout, stderr io.Writer, getenv func(string) st
 	fmt.Fprintf(stdout, "imported %d tags into %s: %d new manifests, %d new blobs\n", rep.Tags,
 		strings.Join(rep.Repositories, ", "), rep.Manifests, rep.Blobs)
 	return 0
-}
-
-// openApp loads the configuration and opens the stores, or returns the
-// exit code.
-func openApp(cf commonFlags, stderr io.Writer, getenv func(string) string) (*app.App, int) {
-	cfg, ok := loadConfig(cf, stderr, getenv)
-	if !ok {
-		return nil, 2
-	}
-	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		fmt.Fprintln(stderr, "wharf:", err)
-		return nil, 1
-	}
-	return a, 0
 }

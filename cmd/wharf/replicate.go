@@ -2,26 +2,18 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-
-	"github.com/wharfhq/wharf/internal/app"
 )
 
 // adminReplicate runs "wharf admin replicate backfill" (enqueue a copy of
 // every blob to every storage location it must reach and is not recorded
 // at) and "wharf admin replicate status" (per-location counts).
 func adminReplicate(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	if len(args) == 0 || (args[0] != "backfill" && args[0] != "status") {
-		fmt.Fprintln(stderr, "wharf admin replicate: want backfill or status")
-		usage(stderr)
+	fs, cf, ok := adminVerbFlags("replicate", args, "backfill or status", stderr, getenv, "backfill", "status")
+	if !ok {
 		return 2
 	}
-	fs := flag.NewFlagSet("admin replicate "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cf := addCommonFlags(fs, getenv)
 	batch := fs.Int("batch", 500, "blobs per transaction")
 	if err := fs.Parse(reorder(args[1:], nil)); err != nil {
 		return 2
@@ -30,17 +22,12 @@ func adminReplicate(args []string, stdout, stderr io.Writer, getenv func(string)
 		fmt.Fprintf(stderr, "wharf admin replicate %s: no arguments; --batch must be positive\n", args[0])
 		return 2
 	}
-	cfg, ok := loadConfig(cf, stderr, getenv)
-	if !ok {
-		return 2
-	}
-	ctx := context.Background()
-	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		fmt.Fprintln(stderr, "wharf:", err)
-		return 1
+	a, code := openApp(cf, stderr, getenv)
+	if a == nil {
+		return code
 	}
 	defer a.Close()
+	ctx := context.Background()
 	if args[0] == "status" {
 		st, err := a.ReplicationStatus(ctx)
 		if err != nil {

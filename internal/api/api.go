@@ -58,6 +58,9 @@ type Options struct {
 	// JobStats counts background jobs for the superuser panel
 	// (ui_superuser.go); nil answers 404.
 	JobStats JobStatsFunc
+	// Blobs reads image configs for the labels view (ui_support.go); nil
+	// lists annotations only.
+	Blobs BlobReader
 }
 
 // Handler serves /api/v1/.
@@ -229,26 +232,6 @@ func requireScope(id auth.Identity, scope string) error {
 		return core.Errorf(core.CodeDenied, "the token lacks the %s scope", scope)
 	}
 	return nil
-}
-
-// requireRepoRole checks the caller's role on a repository: a missing
-// repository is 404, an anonymous caller without the role 401, anyone else
-// without it 403.
-func (h *Handler) requireRepoRole(ctx context.Context, id auth.Identity, repo, role string) (core.Repository, error) {
-	have, r, err := h.authz.RepoRole(ctx, id, repo)
-	if err != nil {
-		if core.IsCode(err, core.CodeNameUnknown) {
-			return r, errNotFound("repository not found")
-		}
-		return r, err
-	}
-	if core.RoleRank(have) >= core.RoleRank(role) {
-		return r, nil
-	}
-	if id.IsAnonymous() {
-		return r, errUnauthorized("authentication required")
-	}
-	return r, errForbidden()
 }
 
 // requireNamespaceAdmin checks that the caller administers a namespace.

@@ -74,6 +74,17 @@ func (h *Handler) oauthAppLookup(r *http.Request, org core.Namespace, clientID s
 	return a, nil
 }
 
+// oauthAppAt is oauthAppAdmin and the organization's application named by
+// the path's client_id.
+func (h *Handler) oauthAppAt(r *http.Request, p params) (auth.Identity, core.OAuthApp, error) {
+	id, org, err := h.oauthAppAdmin(r, p)
+	if err != nil {
+		return id, core.OAuthApp{}, err
+	}
+	a, err := h.oauthAppLookup(r, org, p["client_id"])
+	return id, a, err
+}
+
 // oauthAppView is Quay's application view for organization admins (with the
 // decrypted client secret).
 func (h *Handler) oauthAppView(a core.OAuthApp) (map[string]any, error) {
@@ -197,11 +208,7 @@ func (h *Handler) createApplication(w http.ResponseWriter, r *http.Request, p pa
 }
 
 func (h *Handler) getApplication(w http.ResponseWriter, r *http.Request, p params) error {
-	_, org, err := h.oauthAppAdmin(r, p)
-	if err != nil {
-		return err
-	}
-	a, err := h.oauthAppLookup(r, org, p["client_id"])
+	_, a, err := h.oauthAppAt(r, p)
 	if err != nil {
 		return err
 	}
@@ -209,11 +216,7 @@ func (h *Handler) getApplication(w http.ResponseWriter, r *http.Request, p param
 }
 
 func (h *Handler) updateApplication(w http.ResponseWriter, r *http.Request, p params) error {
-	_, org, err := h.oauthAppAdmin(r, p)
-	if err != nil {
-		return err
-	}
-	a, err := h.oauthAppLookup(r, org, p["client_id"])
+	_, a, err := h.oauthAppAt(r, p)
 	if err != nil {
 		return err
 	}
@@ -234,11 +237,7 @@ func (h *Handler) updateApplication(w http.ResponseWriter, r *http.Request, p pa
 }
 
 func (h *Handler) deleteApplication(w http.ResponseWriter, r *http.Request, p params) error {
-	_, org, err := h.oauthAppAdmin(r, p)
-	if err != nil {
-		return err
-	}
-	a, err := h.oauthAppLookup(r, org, p["client_id"])
+	_, a, err := h.oauthAppAt(r, p)
 	if err != nil {
 		return err
 	}
@@ -250,11 +249,7 @@ func (h *Handler) deleteApplication(w http.ResponseWriter, r *http.Request, p pa
 }
 
 func (h *Handler) resetApplicationSecret(w http.ResponseWriter, r *http.Request, p params) error {
-	_, org, err := h.oauthAppAdmin(r, p)
-	if err != nil {
-		return err
-	}
-	a, err := h.oauthAppLookup(r, org, p["client_id"])
+	_, a, err := h.oauthAppAt(r, p)
 	if err != nil {
 		return err
 	}
@@ -310,11 +305,7 @@ func oauthNormalizeScope(s string) string {
 // mintApplicationToken creates an access token for the caller through the
 // application, with at most the caller's own scopes.
 func (h *Handler) mintApplicationToken(w http.ResponseWriter, r *http.Request, p params) error {
-	id, org, err := h.oauthAppAdmin(r, p)
-	if err != nil {
-		return err
-	}
-	a, err := h.oauthAppLookup(r, org, p["client_id"])
+	id, a, err := h.oauthAppAt(r, p)
 	if err != nil {
 		return err
 	}

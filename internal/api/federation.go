@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -163,18 +164,41 @@ const maxFederationToken = 16 << 10
 // HTTP Basic credentials "namespace+robot:<external OIDC token>" are
 // exchanged for {"token": "<robot token>"}, a JWT valid for an hour that the
 // robot uses as its password. Every failure is a 401 {"error": "..."}; the
-// reason is logged (never the token).
+// reason is logged (never the token) and, with an auditor, written to the
+// audit log as Quay's login_failure.
 type FederationTokenHandler struct {
 	fed      *auth.Federation
 	log      *slog.Logger
 	hostname string
+	audit    FederationAuditor
 }
+
+// FederationAuditor writes refused exchanges to the audit log
+// (store.DB.LogAction).
+type FederationAuditor interface {
+	LogAction(ctx context.Context, kind, namespace, repository string, meta map[string]any) error
+}
+
+// Reason classes of a refused exchange, as the audit log records them.
+const (
+	federationNoCredentials = "missing_credentials"
+	federationTooLarge      = "credentials_too_large"
+	federationRefused       = "refused"
+	federationError         = "error"
+)
 
 // NewFederationTokenHandler returns the exchange endpoint. hostname is
 // SERVER_HOSTNAME, the audience of issued tokens; empty means each
 // request's Host.
 func NewFederationTokenHandler(fed *auth.Federation, log *slog.Logger, hostname string) *FederationTokenHandler {
 	return &FederationTokenHandler{fed: fed, log: log, hostname: hostname}
+}
+
+// WithAudit makes h write refused exchanges to a (nil: none, as with
+// ACTION_LOG_AUDIT_LOGINS off) and returns h.
+func (h *FederationTokenHandler) WithAudit(a FederationAuditor) *FederationTokenHandler {
+	h.audit = a
+	return h
 }
 
 // ServeHTTP implements http.Handler.
@@ -189,11 +213,13 @@ func (h *FederationTokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Reques
 	robot, token, ok := r.BasicAuth()
 	if !ok || robot == "" || token == "" {
 		h.log.InfoContext(ctx, "federated robot token exchange refused", "remote", r.RemoteAddr, "reason", "no basic credentials")
+		h.logRefusal(r, robot, federationNoCredentials, "")
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing auth: send HTTP Basic credentials robot-name:OIDC-token"})
 		return
 	}
 	if len(token) > maxFederationToken || len(robot) > 300 {
 		h.log.InfoContext(ctx, "federated robot token exchange refused", "remote", r.RemoteAddr, "reason", "credentials too large")
+		h.logRefusal(r, "", federationTooLarge, "")
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "token too large"})
 		return
 	}
@@ -208,11 +234,36 @@ func (h *FederationTokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Reques
 		if errors.As(err, &ce) && ce.Code == core.CodeUnauthorized && ce.Msg != "" {
 			msg = ce.Msg
 			h.log.InfoContext(ctx, "federated robot token exchange refused", "robot", robot, "remote", r.RemoteAddr, "reason", err.Error())
+			h.logRefusal(r, robot, federationRefused, msg)
 		} else {
 			h.log.ErrorContext(ctx, "federated robot token exchange failed", "robot", robot, "remote", r.RemoteAddr, "err", err)
+			h.logRefusal(r, robot, federationError, "")
 		}
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": msg})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"token": tok})
+}
+
+// logRefusal writes a refused exchange to the audit log: Quay's
+// login_failure without performer (the robot's name is only claimed), in
+// the claimed robot's namespace, with the reason class and the message the
+// client got (which never quotes the token).
+func (h *FederationTokenHandler) logRefusal(r *http.Request, robot, class, message string) {
+	if h.audit == nil {
+		return
+	}
+	ctx := core.WithActor(context.WithoutCancel(r.Context()), auth.Anonymous.Actor(clientAddr(r)))
+	meta := map[string]any{"type": "federated", "kind": core.UserKindRobot, "reason": class, "useragent": truncate(r.UserAgent(), 256)}
+	ns := ""
+	if robot != "" {
+		meta["username"] = robot
+		ns = auth.LoginNamespace(robot)
+	}
+	if message != "" {
+		meta["message"] = truncate(message, 512)
+	}
+	if err := h.audit.LogAction(ctx, core.LogLoginFailure, ns, "", meta); err != nil {
+		h.log.WarnContext(ctx, "audit log: federated token exchange", "err", err)
+	}
 }

@@ -71,11 +71,7 @@ func (h *Handler) namespacePolicyAdmin(r *http.Request, ns string) error {
 
 // repoPolicyAdmin checks repository admin and returns the repository.
 func (h *Handler) repoPolicyAdmin(r *http.Request, p params) (core.Repository, error) {
-	name, err := repoName(p)
-	if err != nil {
-		return core.Repository{}, err
-	}
-	return h.requireRepoRole(r.Context(), caller(r), name, core.RoleAdmin)
+	return h.accessRepo(r, p, noScope, core.RoleAdmin)
 }
 
 func (h *Handler) listPolicies(w http.ResponseWriter, r *http.Request, ns, repo string) error {

@@ -58,15 +58,7 @@ type logScope struct {
 }
 
 func (h *Handler) repoLogs(w http.ResponseWriter, r *http.Request, p params) error {
-	name, err := repoName(p)
-	if err != nil {
-		return err
-	}
-	id := caller(r)
-	if err := requireScope(id, auth.ScopeRepoAdmin); err != nil {
-		return err
-	}
-	repo, err := h.requireRepoRole(r.Context(), id, name, core.RoleAdmin)
+	repo, err := h.accessRepo(r, p, auth.ScopeRepoAdmin, core.RoleAdmin)
 	if err != nil {
 		return err
 	}
@@ -74,14 +66,7 @@ func (h *Handler) repoLogs(w http.ResponseWriter, r *http.Request, p params) err
 }
 
 func (h *Handler) orgLogs(w http.ResponseWriter, r *http.Request, p params) error {
-	id := caller(r)
-	if err := h.requireNamespaceAdmin(r.Context(), id, p["orgname"]); err != nil {
-		return err
-	}
-	if err := requireScope(id, auth.ScopeOrgAdmin); err != nil {
-		return err
-	}
-	n, err := h.requireOrg(r.Context(), p["orgname"])
+	_, n, err := h.orgAdminCaller(r, p["orgname"])
 	if err != nil {
 		return err
 	}
@@ -172,7 +157,7 @@ func (h *Handler) exportLogs(w http.ResponseWriter, r *http.Request, s logScope,
 	exportID := auth.RandomString(32, "abcdefghijklmnopqrstuvwxyz0123456789")
 	args := store.ExportLogsArgs{ExportID: exportID, RepositoryID: s.repoID, NamespaceID: s.nsID, Scope: s.name,
 		Start: q.start.UnixMilli(), End: q.end.UnixMilli(), CallbackURL: req.CallbackURL, CallbackEmail: req.CallbackEmail,
-		Requester: caller(r).Name()}
+		Requester: caller(r).Name(), RequesterIP: core.HostOnly(clientAddr(r))}
 	if err := h.db.EnqueueLogExport(r.Context(), args); err != nil {
 		return err
 	}
@@ -185,9 +170,6 @@ func (h *Handler) exportLogs(w http.ResponseWriter, r *http.Request, s logScope,
 func validateExportTarget(callbackURL, email string) error {
 	if callbackURL == "" && email == "" {
 		return errInvalid("Must specify either callback_url or callback_email")
-	}
-	if callbackURL == "" {
-		return errInvalid("exports by email are not supported: give a callback_url")
 	}
 	if callbackURL != "" {
 		u, err := url.Parse(callbackURL)
@@ -239,22 +221,17 @@ type logQuery struct {
 }
 
 // parseLogQuery parses starttime, endtime, performer, kind and next_page.
+// As Quay does, a starttime or endtime that does not parse is replaced by
+// its default (a week ago, now) rather than refused; a start after the end
+// is refused.
 func parseLogQuery(v url.Values, now time.Time) (logQuery, error) {
 	var q logQuery
 	now = now.UTC()
 	q.start, q.end = now.Add(-7*24*time.Hour), now
-	if s := v.Get("starttime"); s != "" {
-		t, err := parseLogDate(s)
-		if err != nil {
-			return q, err
-		}
+	if t, err := parseLogDate(v.Get("starttime")); err == nil {
 		q.start = t
 	}
-	if s := v.Get("endtime"); s != "" {
-		t, err := parseLogDate(s)
-		if err != nil {
-			return q, err
-		}
+	if t, err := parseLogDate(v.Get("endtime")); err == nil {
 		q.end = t.Add(24 * time.Hour) // the end day is included
 	}
 	if q.start.After(q.end) {
@@ -264,11 +241,7 @@ func parseLogQuery(v url.Values, now time.Time) (logQuery, error) {
 	if len(q.performer) > 255 {
 		return q, errInvalid("invalid performer")
 	}
-	kinds, err := parseLogKinds(v["kind"])
-	if err != nil {
-		return q, err
-	}
-	q.kinds = kinds
+	q.kinds = parseLogKinds(v["kind"])
 	if tok := v.Get("next_page"); tok != "" {
 		raw, err := pageToken(tok)
 		if err != nil {
@@ -283,7 +256,8 @@ func parseLogQuery(v url.Values, now time.Time) (logQuery, error) {
 	return q, nil
 }
 
-// parseLogDate parses Quay's MM/DD/YYYY (UTC midnight).
+// parseLogDate parses Quay's MM/DD/YYYY (UTC midnight); "" and dates
+// before 1970 are errors.
 func parseLogDate(s string) (time.Time, error) {
 	t, err := time.ParseInLocation(logDateLayout, strings.TrimSpace(s), time.UTC)
 	if err != nil || t.Year() < 1970 {
@@ -292,26 +266,33 @@ func parseLogDate(s string) (time.Time, error) {
 	return t, nil
 }
 
-// parseLogKinds parses kind filters (repeated or comma-separated); each must
-// be a kind the log writes.
-func parseLogKinds(values []string) ([]string, error) {
+// parseLogKinds parses kind filters (repeated or comma-separated), a Wharf
+// extension. Quay refuses no query parameter, so neither does this: the
+// kinds the log writes are kept (once each); kinds it never writes match
+// nothing, so they are dropped unless nothing else is left, when one of
+// them stays (cut short) and the filter matches no entry. The result is
+// bounded by the number of kinds.
+func parseLogKinds(values []string) []string {
 	var out []string
+	seen := map[string]bool{}
+	unknown := ""
 	for _, v := range values {
 		for _, k := range strings.Split(v, ",") {
 			k = strings.TrimSpace(k)
-			if k == "" {
-				continue
+			switch {
+			case k == "" || seen[k]:
+			case core.IsAuditKind(k):
+				seen[k] = true
+				out = append(out, k)
+			case unknown == "":
+				unknown = truncate(k, 64)
 			}
-			if !core.IsAuditKind(k) {
-				return nil, errInvalid("unknown log kind " + strconv.Quote(truncate(k, 60)))
-			}
-			out = append(out, k)
 		}
 	}
-	if len(out) > 100 {
-		return nil, errInvalid("too many log kinds")
+	if len(out) == 0 && unknown != "" {
+		out = []string{unknown}
 	}
-	return out, nil
+	return out
 }
 
 // formatLogCursor and parseLogCursor encode a listing position as

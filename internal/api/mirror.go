@@ -25,6 +25,14 @@ type Mirrors interface {
 	RegistryConfig(b json.RawMessage) (json.RawMessage, error)
 	// SyncLease is how long a sync-now claim holds.
 	SyncLease() time.Duration
+	// OrgSource checks an organization mirror's external_registry and
+	// external_namespace.
+	OrgSource(registry, namespace string) error
+	// RepositoryFilter validates repository_filter (empty: every
+	// repository).
+	RepositoryFilter(values []string) ([]string, error)
+	// RepositoryNames validates an organization mirror's repositories.
+	RepositoryNames(values []string) ([]string, error)
 }
 
 // Quay's repository mirror API.
@@ -34,6 +42,7 @@ func (h *Handler) mirrorRoutes() {
 	h.rt.handle("PUT", "/repository/{repo}/mirror", h.updateMirror)
 	h.rt.handle("POST", "/repository/{repo}/mirror/sync-now", h.mirrorSyncNow)
 	h.rt.handle("POST", "/repository/{repo}/mirror/sync-cancel", h.mirrorSyncCancel)
+	h.orgMirrorRoutes()
 }
 
 // mirrorDateFormat is Quay's format of sync_start_date.
@@ -45,11 +54,17 @@ func (h *Handler) mirrorAdmin(r *http.Request, p params) (core.Repository, error
 	if h.opts.Mirrors == nil {
 		return core.Repository{}, errNotFound("repository mirroring is not enabled")
 	}
-	name, err := h.repoAccess(r, p, auth.ScopeRepoAdmin, core.RoleAdmin)
+	return h.accessRepo(r, p, auth.ScopeRepoAdmin, core.RoleAdmin)
+}
+
+// mirrorOf is mirrorAdmin and the repository's mirror configuration.
+func (h *Handler) mirrorOf(r *http.Request, p params) (core.Repository, store.Mirror, error) {
+	repo, err := h.mirrorAdmin(r, p)
 	if err != nil {
-		return core.Repository{}, err
+		return repo, store.Mirror{}, err
 	}
-	return h.db.Repository(r.Context(), name)
+	m, err := h.db.Mirror(r.Context(), repo.FullName)
+	return repo, m, err
 }
 
 func mirrorDate(t time.Time) any {
@@ -109,11 +124,7 @@ func nonNilStrings(s []string) []string {
 }
 
 func (h *Handler) getMirror(w http.ResponseWriter, r *http.Request, p params) error {
-	repo, err := h.mirrorAdmin(r, p)
-	if err != nil {
-		return err
-	}
-	m, err := h.db.Mirror(r.Context(), repo.FullName)
+	_, m, err := h.mirrorOf(r, p)
 	if err != nil {
 		return err
 	}
@@ -134,6 +145,13 @@ type mirrorBody struct {
 		RuleKind  string   `json:"rule_kind"`
 		RuleValue []string `json:"rule_value"`
 	} `json:"root_rule"`
+	// RegistryConfig is Quay's external_registry_config: verify_tls, proxy,
+	// Wharf's ca_certificate, and unsigned_images. unsigned_images is
+	// accepted, stored and returned for compatibility but enforces nothing:
+	// in Quay it lets a sync drop the upstream's simple-signing (GPG)
+	// signatures, which a sync here never copies (they live outside the
+	// registry's manifests), while sigstore/cosign signatures are OCI
+	// referrers and are always copied with their images.
 	RegistryConfig     json.RawMessage `json:"external_registry_config"`
 	ArchitectureFilter *[]string       `json:"architecture_filter"`
 	DeleteObsoleteTags *bool           `json:"delete_obsolete_tags"`
@@ -164,40 +182,52 @@ func (h *Handler) createMirror(w http.ResponseWriter, r *http.Request, p params)
 	if err := decode(r, &body); err != nil {
 		return err
 	}
-	for _, f := range []struct {
-		name    string
-		missing bool
-	}{{"external_reference", body.ExternalReference == nil}, {"sync_interval", body.SyncInterval == nil},
-		{"sync_start_date", body.SyncStartDate == nil}, {"root_rule", body.RootRule == nil},
-		{"robot_username", body.RobotUsername == nil}} {
-		if f.missing {
-			return errInvalid("'" + f.name + "' is a required property")
-		}
+	if err := requiredProps(prop{"external_reference", body.ExternalReference == nil}, prop{"sync_interval", body.SyncInterval == nil},
+		prop{"sync_start_date", body.SyncStartDate == nil}, prop{"root_rule", body.RootRule == nil},
+		prop{"robot_username", body.RobotUsername == nil}); err != nil {
+		return err
 	}
 	c := store.MirrorConfig{IsEnabled: true, DeleteObsoleteTags: true}
 	if err := h.applyMirrorBody(r, repo, &c, body, true); err != nil {
 		return err
 	}
-	if err := h.db.CreateMirror(r.Context(), repo.FullName, c); err != nil {
-		if core.IsCode(err, core.CodeConflict) {
-			// Quay answers 409 here.
-			msg := "Mirror configuration already exists for repository " + repo.FullName
-			writeJSON(w, http.StatusConflict, apiError{Status: http.StatusConflict, ErrorMessage: msg, Detail: msg,
-				ErrorType: "invalid_request", Title: "conflict", Type: h.baseURL(r) + "/api/v1/error/invalid_request"})
-			return nil
+	return h.mirrorCreated(w, r, "repository "+repo.FullName, func() error { return h.db.CreateMirror(r.Context(), repo.FullName, c) })
+}
+
+// prop is a request property and whether the body lacks it.
+type prop struct {
+	name    string
+	missing bool
+}
+
+// requiredProps is Quay's error for the first missing property.
+func requiredProps(props ...prop) error {
+	for _, p := range props {
+		if p.missing {
+			return errInvalid("'" + p.name + "' is a required property")
 		}
-		return err
+	}
+	return nil
+}
+
+// mirrorCreated runs create and answers 201, or Quay's 409 when a mirror
+// configuration of what exists already.
+func (h *Handler) mirrorCreated(w http.ResponseWriter, r *http.Request, what string, create func() error) error {
+	if err := create(); err != nil {
+		if !core.IsCode(err, core.CodeConflict) {
+			return err
+		}
+		msg := "Mirror configuration already exists for " + what
+		writeJSON(w, http.StatusConflict, apiError{Status: http.StatusConflict, ErrorMessage: msg, Detail: msg,
+			ErrorType: "invalid_request", Title: "conflict", Type: h.baseURL(r) + "/api/v1/error/invalid_request"})
+		return nil
 	}
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }
 
 func (h *Handler) updateMirror(w http.ResponseWriter, r *http.Request, p params) error {
-	repo, err := h.mirrorAdmin(r, p)
-	if err != nil {
-		return err
-	}
-	m, err := h.db.Mirror(r.Context(), repo.FullName)
+	repo, m, err := h.mirrorOf(r, p)
 	if err != nil {
 		return err
 	}

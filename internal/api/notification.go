@@ -38,17 +38,7 @@ func (h *Handler) notificationAdmin(r *http.Request, p params) (core.Repository,
 	if h.opts.Notifications == nil {
 		return core.Repository{}, errNotFound("notifications are not enabled")
 	}
-	id := caller(r)
-	if !id.IsAnonymous() {
-		if err := requireScope(id, auth.ScopeRepoAdmin); err != nil {
-			return core.Repository{}, err
-		}
-	}
-	name, err := repoName(p)
-	if err != nil {
-		return core.Repository{}, err
-	}
-	return h.requireRepoRole(r.Context(), id, name, core.RoleAdmin)
+	return h.accessRepo(r, p, auth.ScopeRepoAdmin, core.RoleAdmin)
 }
 
 // notificationView is Quay's view of a config; "disabled" says that it

@@ -402,11 +402,8 @@ func (h *Handler) getOrganizationMember(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	u, err := h.db.User(r.Context(), p["membername"])
+	u, err := h.userOr(r.Context(), p["membername"], errNotFound("member not found"))
 	if err != nil {
-		if core.IsCode(err, core.CodeNotFound) {
-			return errNotFound("member not found")
-		}
 		return err
 	}
 	members, err := h.db.OrganizationMembers(r.Context(), org.Name)
@@ -452,11 +449,8 @@ func (h *Handler) removeOrganizationMember(w http.ResponseWriter, r *http.Reques
 		return err
 	}
 	ctx := r.Context()
-	u, err := h.db.User(ctx, p["membername"])
+	u, err := h.userOr(ctx, p["membername"], errNotFound("member not found"))
 	if err != nil {
-		if core.IsCode(err, core.CodeNotFound) {
-			return errNotFound("member not found")
-		}
 		return err
 	}
 	if u.IsRobot() {

@@ -26,15 +26,7 @@ func (h *Handler) permissionRoutes() {
 // permRepoAdmin checks the repo:admin scope and admin on the repository and
 // returns the repository with its namespace.
 func (h *Handler) permRepoAdmin(r *http.Request, p params) (core.Repository, core.Namespace, error) {
-	name, err := repoName(p)
-	if err != nil {
-		return core.Repository{}, core.Namespace{}, err
-	}
-	id := caller(r)
-	if err := requireScope(id, auth.ScopeRepoAdmin); err != nil {
-		return core.Repository{}, core.Namespace{}, err
-	}
-	repo, err := h.requireRepoRole(r.Context(), id, name, core.RoleAdmin)
+	repo, err := h.accessRepo(r, p, auth.ScopeRepoAdmin, core.RoleAdmin)
 	if err != nil {
 		return repo, core.Namespace{}, err
 	}
@@ -242,11 +234,8 @@ func (h *Handler) transitiveUserPermission(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	u, err := h.db.User(r.Context(), p["username"])
+	u, err := h.userOr(r.Context(), p["username"], errNotFound("user not found"))
 	if err != nil {
-		if core.IsCode(err, core.CodeNotFound) {
-			return errNotFound("user not found")
-		}
 		return err
 	}
 	users, err := h.permUsers(r.Context(), repo.FullName, ns)

@@ -196,6 +196,25 @@ func (h *Handler) validateProxyCache(w http.ResponseWriter, r *http.Request, p p
 	return nil
 }
 
+// refuseInProxyCache refuses tag writes (create, move, delete, restore,
+// expiry) and repository creation in a proxy cache organization: its
+// repositories and tags are what its upstream registry has, revalidation
+// would replace or remove a tag written here, and pushes are refused on
+// /v2/ for the same reason.
+func (h *Handler) refuseInProxyCache(ctx context.Context, namespace string) error {
+	if h.opts.ProxyCache == nil {
+		return nil
+	}
+	proxy, err := h.db.IsProxyCacheNamespace(ctx, namespace)
+	if err != nil {
+		return err
+	}
+	if proxy {
+		return errInvalid(namespace + " is a proxy cache organization: its repositories and tags follow the upstream registry")
+	}
+	return nil
+}
+
 // logProxyCache records a configuration change in the audit log; a
 // failure to log is reported, the change stands.
 func (h *Handler) logProxyCache(r *http.Request, kind, org string, meta map[string]any) {

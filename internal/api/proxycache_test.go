@@ -266,3 +266,52 @@ func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir()
 }
+
+// Tags and repositories of a proxy cache organization follow the upstream:
+// the API refuses tag writes and repository creation there (after the
+// caller's role is checked), and allows them again once the organization
+// is no proxy cache.
+func TestProxyCacheRefusesWrites(t *testing.T) {
+	e := newTestEnv(t, withProxyCache)
+	alice, bob := e.user("alice", false), e.user("bob", false)
+	e.org("cache", alice)
+	e.repo("cache/app", "private", alice)
+	one := e.pushImage("cache/app", "one", nil, "v1")
+	two := e.pushImage("cache/app", "two", nil)
+	e.do("POST", "/api/v1/organization/cache/proxycache", alice, map[string]any{"upstream_registry": "docker.io"}).expect(201)
+
+	tag := "/api/v1/repository/cache/app/tag/"
+	writes := []struct {
+		method, path string
+		body         any
+	}{
+		{"PUT", tag + "v2", map[string]any{"manifest_digest": string(one)}}, // create
+		{"PUT", tag + "v1", map[string]any{"manifest_digest": string(two)}}, // move
+		{"PUT", tag + "v1", map[string]any{"expiration": nil}},              // expiry
+		{"DELETE", tag + "v1", nil},
+		{"POST", tag + "v1/restore", map[string]any{"manifest_digest": string(one)}},
+		{"POST", tag + "v1/expire", map[string]any{"manifest_digest": string(one), "is_alive": true}},
+	}
+	for _, w := range writes {
+		e.do(w.method, w.path, "", w.body).expect(401)
+		e.do(w.method, w.path, bob, w.body).expect(403) // no role: nothing said about the cache
+		got := e.do(w.method, w.path, alice, w.body).expect(400).json()
+		if msg, _ := got["error_message"].(string); !strings.Contains(msg, "proxy cache") {
+			t.Fatalf("%s %s: %v", w.method, w.path, got)
+		}
+	}
+	newRepo := map[string]any{"namespace": "cache", "repository": "made", "visibility": "private", "description": ""}
+	e.do("POST", "/api/v1/repository", bob, newRepo).expect(403)
+	e.do("POST", "/api/v1/repository", alice, newRepo).expect(400)
+	if _, err := e.db.Repository(context.Background(), "cache/made"); err == nil {
+		t.Fatal("a repository was created in the proxy cache organization")
+	}
+	if got := e.tags("cache/app", alice, "onlyActiveTags=true"); len(got) != 1 || got[0]["name"] != "v1" || got[0]["manifest_digest"] != string(one) {
+		t.Fatalf("tags after refused writes: %v", got)
+	}
+
+	// No longer a proxy cache: the same writes work.
+	e.do("DELETE", "/api/v1/organization/cache/proxycache", alice, nil).expect(201)
+	e.do("PUT", tag+"v1", alice, map[string]any{"manifest_digest": string(two)}).expect(201)
+	e.do("POST", "/api/v1/repository", alice, newRepo).expect(201)
+}

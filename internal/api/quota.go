@@ -235,14 +235,7 @@ func (h *Handler) createQuota(w http.ResponseWriter, r *http.Request, p params) 
 }
 
 func (h *Handler) getQuota(w http.ResponseWriter, r *http.Request, p params) error {
-	if err := h.quotaReader(r, p); err != nil {
-		return err
-	}
-	id, err := pathID(p, "quota_id")
-	if err != nil {
-		return err
-	}
-	q, err := h.db.Quota(r.Context(), p["orgname"], id)
+	q, err := h.quotaOf(r, p, false)
 	if err != nil {
 		return err
 	}
@@ -251,10 +244,7 @@ func (h *Handler) getQuota(w http.ResponseWriter, r *http.Request, p params) err
 }
 
 func (h *Handler) updateQuota(w http.ResponseWriter, r *http.Request, p params) error {
-	if err := h.quotaEditor(r, p); err != nil {
-		return err
-	}
-	id, err := pathID(p, "quota_id")
+	id, err := h.quotaID(r, p, true)
 	if err != nil {
 		return err
 	}
@@ -274,10 +264,7 @@ func (h *Handler) updateQuota(w http.ResponseWriter, r *http.Request, p params) 
 }
 
 func (h *Handler) deleteQuota(w http.ResponseWriter, r *http.Request, p params) error {
-	if err := h.quotaEditor(r, p); err != nil {
-		return err
-	}
-	id, err := pathID(p, "quota_id")
+	id, err := h.quotaID(r, p, true)
 	if err != nil {
 		return err
 	}
@@ -291,14 +278,7 @@ func (h *Handler) deleteQuota(w http.ResponseWriter, r *http.Request, p params) 
 // recalculateQuota asks the job system to rebuild the namespace's usage
 // from its manifests (202); reads and pushes go on meanwhile.
 func (h *Handler) recalculateQuota(w http.ResponseWriter, r *http.Request, p params) error {
-	if err := h.quotaEditor(r, p); err != nil {
-		return err
-	}
-	id, err := pathID(p, "quota_id")
-	if err != nil {
-		return err
-	}
-	if _, err := h.db.Quota(r.Context(), p["orgname"], id); err != nil {
+	if _, err := h.quotaOf(r, p, true); err != nil {
 		return err
 	}
 	if err := h.db.RequestUsageRecount(r.Context(), p["orgname"]); err != nil {
@@ -308,15 +288,22 @@ func (h *Handler) recalculateQuota(w http.ResponseWriter, r *http.Request, p par
 	return nil
 }
 
-func (h *Handler) quotaOf(r *http.Request, p params, edit bool) (core.Quota, error) {
+// quotaID checks the caller (quotaReader, or quotaEditor when edit) and
+// returns the quota id of the path.
+func (h *Handler) quotaID(r *http.Request, p params, edit bool) (int64, error) {
 	check := h.quotaReader
 	if edit {
 		check = h.quotaEditor
 	}
 	if err := check(r, p); err != nil {
-		return core.Quota{}, err
+		return 0, err
 	}
-	id, err := pathID(p, "quota_id")
+	return pathID(p, "quota_id")
+}
+
+// quotaOf is quotaID and the quota it names.
+func (h *Handler) quotaOf(r *http.Request, p params, edit bool) (core.Quota, error) {
+	id, err := h.quotaID(r, p, edit)
 	if err != nil {
 		return core.Quota{}, err
 	}

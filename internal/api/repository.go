@@ -68,6 +68,9 @@ func (h *Handler) createRepository(w http.ResponseWriter, r *http.Request, _ par
 	if !ok {
 		return errForbidden()
 	}
+	if err := h.refuseInProxyCache(r.Context(), ns); err != nil {
+		return err
+	}
 	if _, err := h.db.Repository(r.Context(), full); err == nil {
 		return errInvalid("Repository already exists")
 	}
@@ -141,11 +144,7 @@ func (h *Handler) getRepository(w http.ResponseWriter, r *http.Request, p params
 		return err
 	}
 	id := caller(r)
-	repo, err := h.requireRepoRole(r.Context(), id, name, core.RoleRead)
-	if err != nil {
-		return err
-	}
-	role, _, err := h.authz.RepoRole(r.Context(), id, name)
+	repo, role, err := h.repoRoleAtLeast(r.Context(), id, name, core.RoleRead)
 	if err != nil {
 		return err
 	}
@@ -254,22 +253,4 @@ func (h *Handler) changeState(w http.ResponseWriter, r *http.Request, p params) 
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"success": true})
 	return nil
-}
-
-// repoAccess is the prologue of a repository endpoint: a valid repository
-// name from the path, the OAuth scope, and at least role on it. It returns
-// the repository name.
-func (h *Handler) repoAccess(r *http.Request, p params, scope, role string) (string, error) {
-	name, err := repoName(p)
-	if err != nil {
-		return "", err
-	}
-	id := caller(r)
-	if err := requireScope(id, scope); err != nil {
-		return "", err
-	}
-	if _, err := h.requireRepoRole(r.Context(), id, name, role); err != nil {
-		return "", err
-	}
-	return name, nil
 }

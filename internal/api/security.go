@@ -32,14 +32,11 @@ func (h *Handler) securityReport(r *http.Request, p params, ref oci.Reference) (
 	if h.opts.Security == nil {
 		return core.SecurityReport{}, errNotFound("security scanning is not enabled")
 	}
-	name, err := repoName(p)
+	repo, err := h.accessRepo(r, p, noScope, core.RoleRead)
 	if err != nil {
 		return core.SecurityReport{}, err
 	}
-	if _, err := h.requireRepoRole(r.Context(), caller(r), name, core.RoleRead); err != nil {
-		return core.SecurityReport{}, err
-	}
-	m, err := h.db.Manifest(r.Context(), name, ref)
+	m, err := h.db.Manifest(r.Context(), repo.FullName, ref)
 	if err != nil {
 		if core.IsCode(err, core.CodeManifestUnknown) || core.IsCode(err, core.CodeNameUnknown) {
 			return core.SecurityReport{}, errNotFound("manifest not found")

@@ -93,11 +93,7 @@ func intParam(q map[string][]string, name string, def int) (int, error) {
 }
 
 func (h *Handler) listTags(w http.ResponseWriter, r *http.Request, p params) error {
-	name, err := repoName(p)
-	if err != nil {
-		return err
-	}
-	repo, err := h.requireRepoRole(r.Context(), caller(r), name, core.RoleRead)
+	repo, err := h.accessRepo(r, p, noScope, core.RoleRead)
 	if err != nil {
 		return err
 	}
@@ -130,7 +126,7 @@ func (h *Handler) listTags(w http.ResponseWriter, r *http.Request, p params) err
 	if hq.Window, err = h.namespaceWindow(r.Context(), repo.Namespace); err != nil {
 		return err
 	}
-	tags, more, err := h.db.TagHistory(r.Context(), name, hq)
+	tags, more, err := h.db.TagHistory(r.Context(), repo.FullName, hq)
 	if err != nil {
 		return err
 	}
@@ -154,20 +150,14 @@ func (h *Handler) tagWriter(r *http.Request, p params) (core.Repository, string,
 	if err := oci.ValidateTag(p["tag"]); err != nil {
 		return core.Repository{}, "", err
 	}
-	id := caller(r)
-	role, repo, err := h.authz.RepoRole(r.Context(), id, name)
-	switch {
-	case core.IsCode(err, core.CodeNameUnknown):
-		return repo, "", errNotFound("repository not found")
-	case err != nil:
+	repo, role, err := h.repoRoleAtLeast(r.Context(), caller(r), name, core.RoleWrite)
+	if err != nil {
 		return repo, "", err
-	case core.RoleRank(role) >= core.RoleRank(core.RoleWrite):
-	case id.IsAnonymous():
-		return repo, "", errUnauthorized("authentication required")
-	default:
-		return repo, "", errForbidden()
 	}
 	if err := auth.RepositoryWritable(repo); err != nil {
+		return repo, "", err
+	}
+	if err := h.refuseInProxyCache(r.Context(), repo.Namespace); err != nil {
 		return repo, "", err
 	}
 	return repo, role, nil

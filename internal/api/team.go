@@ -39,6 +39,17 @@ func (h *Handler) teamOrNotFound(ctx context.Context, org, team string) (core.Te
 	return t, err
 }
 
+// teamAdmin is orgAdminCaller for the path's organization and the team the
+// path names (404 when there is none).
+func (h *Handler) teamAdmin(r *http.Request, p params) (auth.Identity, core.Namespace, core.Team, error) {
+	id, org, err := h.orgAdminCaller(r, p["orgname"])
+	if err != nil {
+		return id, org, core.Team{}, err
+	}
+	t, err := h.teamOrNotFound(r.Context(), org.Name, p["teamname"])
+	return id, org, t, err
+}
+
 // onlyAdminTeam reports whether team is the only admin team of org that the
 // user belongs to: Quay refuses to delete or demote it, or to remove the user
 // from it, when the user does it to themselves.
@@ -135,15 +146,11 @@ func (h *Handler) teamPut(w http.ResponseWriter, r *http.Request, p params) erro
 }
 
 func (h *Handler) teamDelete(w http.ResponseWriter, r *http.Request, p params) error {
-	id, org, err := h.orgAdminCaller(r, p["orgname"])
+	id, org, t, err := h.teamAdmin(r, p)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	t, err := h.teamOrNotFound(ctx, org.Name, p["teamname"])
-	if err != nil {
-		return err
-	}
 	if t.Name == core.OwnersTeam {
 		return errInvalid("the owners team cannot be deleted")
 	}
@@ -211,20 +218,13 @@ func (h *Handler) teamListMembers(w http.ResponseWriter, r *http.Request, p para
 // teamAddMember adds a person, or a robot of the organization, to a team.
 // Wharf sends no invitations: people are added directly.
 func (h *Handler) teamAddMember(w http.ResponseWriter, r *http.Request, p params) error {
-	_, org, err := h.orgAdminCaller(r, p["orgname"])
+	_, org, t, err := h.teamAdmin(r, p)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	t, err := h.teamOrNotFound(ctx, org.Name, p["teamname"])
+	u, err := h.userOr(ctx, p["membername"], errInvalid("Unknown user"))
 	if err != nil {
-		return err
-	}
-	u, err := h.db.User(ctx, p["membername"])
-	if err != nil {
-		if core.IsCode(err, core.CodeNotFound) {
-			return errInvalid("Unknown user")
-		}
 		return err
 	}
 	if u.IsRobot() && u.RobotNamespace != org.Name {
@@ -241,20 +241,13 @@ func (h *Handler) teamAddMember(w http.ResponseWriter, r *http.Request, p params
 }
 
 func (h *Handler) teamRemoveMember(w http.ResponseWriter, r *http.Request, p params) error {
-	id, org, err := h.orgAdminCaller(r, p["orgname"])
+	id, org, t, err := h.teamAdmin(r, p)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	t, err := h.teamOrNotFound(ctx, org.Name, p["teamname"])
+	u, err := h.userOr(ctx, p["membername"], errNotFound("user not found"))
 	if err != nil {
-		return err
-	}
-	u, err := h.db.User(ctx, p["membername"])
-	if err != nil {
-		if core.IsCode(err, core.CodeNotFound) {
-			return errNotFound("user not found")
-		}
 		return err
 	}
 	if u.ID == id.User.ID {
@@ -279,15 +272,11 @@ func (h *Handler) teamRemoveMember(w http.ResponseWriter, r *http.Request, p par
 // teamListPermissions lists a team's roles on repositories (Quay names the
 // repository inside the organization).
 func (h *Handler) teamListPermissions(w http.ResponseWriter, r *http.Request, p params) error {
-	_, org, err := h.orgAdminCaller(r, p["orgname"])
+	_, _, t, err := h.teamAdmin(r, p)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	t, err := h.teamOrNotFound(ctx, org.Name, p["teamname"])
-	if err != nil {
-		return err
-	}
 	perms, err := h.db.TeamPermissions(ctx, t.ID)
 	if err != nil {
 		return err

@@ -132,8 +132,10 @@ func (h *Handler) suCreateUser(w http.ResponseWriter, r *http.Request, _ params)
 	return nil
 }
 
-// suUpdateUser changes a person's e-mail, password or enabled flag. A
-// superuser cannot disable themselves.
+// suUpdateUser changes a person's e-mail, password, enabled flag or
+// superuser flag (Quay's "superuser"; SUPER_USERS from the configuration
+// stay superusers whatever the flag). A superuser cannot disable themselves
+// nor remove their own flag.
 func (h *Handler) suUpdateUser(w http.ResponseWriter, r *http.Request, p params) error {
 	if err := requireSuperuser(r); err != nil {
 		return err
@@ -143,9 +145,10 @@ func (h *Handler) suUpdateUser(w http.ResponseWriter, r *http.Request, p params)
 		return err
 	}
 	var req struct {
-		Email    *string `json:"email"`
-		Password *string `json:"password"`
-		Enabled  *bool   `json:"enabled"`
+		Email     *string `json:"email"`
+		Password  *string `json:"password"`
+		Enabled   *bool   `json:"enabled"`
+		Superuser *bool   `json:"superuser"`
 	}
 	if err := decode(r, &req); err != nil {
 		return err
@@ -175,6 +178,12 @@ func (h *Handler) suUpdateUser(w http.ResponseWriter, r *http.Request, p params)
 			return errInvalid("You cannot disable your own account")
 		}
 		up.Enabled = req.Enabled
+	}
+	if req.Superuser != nil {
+		if !*req.Superuser && u.ID == caller(r).User.ID {
+			return errInvalid("You cannot remove your own superuser flag")
+		}
+		up.Superuser = req.Superuser
 	}
 	u, err = h.db.UpdateUser(r.Context(), u.Username, up)
 	if err != nil {

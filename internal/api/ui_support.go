@@ -1,9 +1,12 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -18,6 +21,7 @@ import (
 // tag API: read access to the repository.
 func (h *Handler) uiSupportRoutes() {
 	h.rt.handle("GET", "/ui/config", h.uiConfig)
+	h.rt.handle("GET", "/ui/namespace/{namespace}/usage", h.uiNamespaceUsage)
 	h.rt.handle("GET", "/repository/{repo}/manifest/{digest}", h.getManifest)
 	h.rt.handle("GET", "/repository/{repo}/manifest/{digest}/labels", h.manifestLabels)
 	h.rt.handle("GET", "/repository/{repo}/manifest/{digest}/referrers", h.manifestReferrers)
@@ -69,7 +73,55 @@ func (h *Handler) uiConfig(w http.ResponseWriter, r *http.Request, _ params) err
 		"base_url":         base,
 		"registry_state":   state,
 		"oidc_providers":   providers,
+		// The time-machine windows a namespace may choose
+		// (TAG_EXPIRATION_OPTIONS) and the default (DEFAULT_TAG_EXPIRATION),
+		// in seconds.
+		"tag_expiration_options":   expirationSeconds(h.opts.TagExpirationOptions),
+		"default_tag_expiration_s": int64(h.opts.TagExpirationDefault / time.Second),
+		// The caller, so that the UI need not ask GET /user/ (a 401 the
+		// browser logs) when nobody is signed in.
+		"signed_in": !caller(r).IsAnonymous(),
 	})
+	return nil
+}
+
+func expirationSeconds(ds []time.Duration) []int64 {
+	out := make([]int64, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, int64(d/time.Second))
+	}
+	return out
+}
+
+// uiNamespaceUsage reports a namespace's storage use and quota, Quay's
+// quota_report shape: to the user whose namespace it is, to members of an
+// organization, and to superusers.
+func (h *Handler) uiNamespaceUsage(w http.ResponseWriter, r *http.Request, p params) error {
+	id, err := requireUser(r)
+	if err != nil {
+		return err
+	}
+	if err := requireScope(id, auth.ScopeUserRead); err != nil {
+		return err
+	}
+	ns := p["namespace"]
+	if ns != id.User.Username && !id.Superuser {
+		role, err := h.authz.NamespaceRole(r.Context(), id, ns)
+		if err != nil {
+			return err
+		}
+		if role == "" {
+			return errForbidden()
+		}
+	}
+	report, err := h.quotaReport(r.Context(), ns)
+	if err != nil {
+		if core.IsCode(err, core.CodeNotFound) || core.IsCode(err, core.CodeNameUnknown) {
+			return errNotFound("namespace not found")
+		}
+		return err
+	}
+	writeJSON(w, http.StatusOK, report)
 	return nil
 }
 
@@ -200,28 +252,126 @@ func nilIfEmpty(s string) any {
 	return s
 }
 
-// manifestLabels is Quay's GET …/manifest/{manifestref}/labels: the
-// manifest's annotations, as labels whose source is the manifest.
+// BlobReader reads the bytes of a stored blob, at most limit of them (the
+// image config whose labels the labels view lists). A blob that is not
+// stored answers an error with core.CodeBlobUnknown. app wires it to the
+// blob store; nil lists only a manifest's annotations.
+type BlobReader interface {
+	ReadBlob(ctx context.Context, d digest.Digest, limit int64) ([]byte, error)
+}
+
+// Image config media types whose Labels are a manifest's labels.
+const (
+	mediaTypeOCIImageConfig    = "application/vnd.oci.image.config.v1+json"
+	mediaTypeDockerImageConfig = "application/vnd.docker.container.image.v1+json"
+)
+
+// maxImageConfigSize bounds the image config read for its labels.
+const maxImageConfigSize = 8 << 20
+
+// imageConfigRef returns the digest of an image manifest's config blob when
+// it is an image config (OCI or Docker) of a readable size; ok is false for
+// an index, an artifact or content that is not a manifest.
+func imageConfigRef(content []byte) (d digest.Digest, ok bool) {
+	var doc struct {
+		Config *struct {
+			MediaType string        `json:"mediaType"`
+			Digest    digest.Digest `json:"digest"`
+			Size      int64         `json:"size"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(content, &doc); err != nil || doc.Config == nil {
+		return "", false
+	}
+	c := doc.Config
+	if c.MediaType != mediaTypeOCIImageConfig && c.MediaType != mediaTypeDockerImageConfig ||
+		c.Size < 0 || c.Size > maxImageConfigSize || c.Digest.Validate() != nil {
+		return "", false
+	}
+	return c.Digest, true
+}
+
+// parseConfigLabels reads config.Labels from an image config; anything
+// that is not such JSON has no labels.
+func parseConfigLabels(raw []byte) map[string]string {
+	var cfg struct {
+		Config struct {
+			Labels map[string]string `json:"Labels"`
+		} `json:"config"`
+	}
+	if json.Unmarshal(raw, &cfg) != nil {
+		return nil
+	}
+	return cfg.Config.Labels
+}
+
+// configLabels returns the config.Labels of an image manifest's config
+// blob. An index, an artifact, a config that is not stored (a sparse or
+// not yet cached image) or is not JSON has none; a storage failure is an
+// error.
+func (h *Handler) configLabels(ctx context.Context, m core.Manifest) (map[string]string, error) {
+	if h.opts.Blobs == nil || oci.IsIndexType(m.MediaType) {
+		return nil, nil
+	}
+	d, ok := imageConfigRef(m.Content)
+	if !ok {
+		return nil, nil
+	}
+	raw, err := h.opts.Blobs.ReadBlob(ctx, d, maxImageConfigSize)
+	if core.IsCode(err, core.CodeBlobUnknown) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return parseConfigLabels(raw), nil
+}
+
+// manifestLabels is Quay's GET …/manifest/{manifestref}/labels: an image's
+// config labels (config.Labels of its config blob) overlaid by the
+// manifest's annotations, as Quay reads them; an index or artifact has its
+// annotations only. Every label's source is the manifest.
 func (h *Handler) manifestLabels(w http.ResponseWriter, r *http.Request, p params) error {
 	_, m, err := h.uiManifest(r, p)
 	if err != nil {
 		return err
 	}
+	merged, err := h.configLabels(r.Context(), m)
+	if err != nil {
+		return err
+	}
+	all := make(map[string]string, len(merged)+len(m.Annotations))
+	for k, v := range merged {
+		all[k] = v
+	}
+	for k, v := range m.Annotations {
+		all[k] = v
+	}
 	filter := r.URL.Query().Get("filter")
-	keys := make([]string, 0, len(m.Annotations))
-	for k := range m.Annotations {
-		if filter == "" || len(k) >= len(filter) && k[:len(filter)] == filter {
+	keys := make([]string, 0, len(all))
+	for k := range all {
+		if strings.HasPrefix(k, filter) {
 			keys = append(keys, k)
 		}
 	}
 	sort.Strings(keys)
 	labels := make([]map[string]any, 0, len(keys))
 	for _, k := range keys {
-		labels = append(labels, map[string]any{"id": k, "key": k, "value": m.Annotations[k],
-			"source_type": "manifest", "media_type": "text/plain"})
+		labels = append(labels, map[string]any{"id": k, "key": k, "value": all[k],
+			"source_type": "manifest", "media_type": labelMediaType(all[k])})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"labels": labels})
 	return nil
+}
+
+// labelMediaType is Quay's guess of a label value's type: JSON objects and
+// arrays are application/json, everything else text/plain.
+func labelMediaType(v string) string {
+	t := strings.TrimSpace(v)
+	if (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")) && json.Valid([]byte(t)) {
+		return "application/json"
+	}
+	return "text/plain"
 }
 
 // manifestReferrers lists the manifests whose subject is this manifest

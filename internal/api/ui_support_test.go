@@ -1,15 +1,19 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharfhq/wharf/internal/auth"
+	blobfs "github.com/wharfhq/wharf/internal/blob/fs"
 	"github.com/wharfhq/wharf/internal/oci"
 	"github.com/wharfhq/wharf/internal/store"
 )
@@ -209,5 +213,189 @@ func TestSessionCookieFlags(t *testing.T) {
 			out := e.do("POST", "/api/v1/signout", "", nil).expect(200)
 			check("sign-out", out.header.Values("Set-Cookie"))
 		})
+	}
+}
+
+// fsBlobs reads blobs from a filesystem blob store, as app wires the API.
+type fsBlobs struct{ s *blobfs.Store }
+
+func (b fsBlobs) ReadBlob(ctx context.Context, d digest.Digest, limit int64) ([]byte, error) {
+	rc, _, err := b.s.Open(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, limit))
+}
+
+// putBlob stores content in the blob store and links it to the repository.
+func putBlob(t *testing.T, e *testEnv, bs *blobfs.Store, repo string, content []byte) digest.Digest {
+	t.Helper()
+	ctx := context.Background()
+	d := digest.FromBytes(content)
+	id := "upload-" + d.Encoded()[:20]
+	if err := bs.StartUpload(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bs.Append(ctx, id, 0, bytes.NewReader(content), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bs.Commit(ctx, id, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.CommitBlob(ctx, repo, d, int64(len(content)), ""); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// The labels view lists an image's config labels (config.Labels of its
+// config blob) overlaid by the manifest's annotations, values as stored.
+func TestUIManifestConfigLabels(t *testing.T) {
+	bs, err := blobfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, func(ap *auth.AccessPolicy, _ *auth.Policy, o *Options) {
+		ap.AnonymousAccess = false
+		o.Blobs = fsBlobs{bs}
+	})
+	alice := e.user("alice", false)
+	bob := e.user("bob", false)
+	e.repo("alice/app", "private", alice)
+	config := []byte(`{"architecture":"amd64","os":"linux","config":{"Labels":{` +
+		`"maintainer":"<script>window.__xss=1</script>","shared":"from config","meta":"{\"a\": [1]}"}},` +
+		`"rootfs":{"type":"layers","diff_ids":[]}}`)
+	cfg := putBlob(t, e, bs, "alice/app", config)
+	put := func(cfgDigest digest.Digest, cfgSize int, annotations map[string]string) digest.Digest {
+		t.Helper()
+		ann, _ := json.Marshal(annotations)
+		content := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},"layers":[],"annotations":%s}`,
+			oci.MediaTypeOCIManifest, cfgDigest, cfgSize, ann))
+		d := digest.FromBytes(content)
+		if err := e.db.PutManifest(context.Background(), store.PutManifest{Repository: "alice/app", Digest: d, MediaType: oci.MediaTypeOCIManifest,
+			Content: content, Blobs: []digest.Digest{cfgDigest}, Annotations: annotations, AllowMissingBlobs: true}); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	img := put(cfg, len(config), map[string]string{"shared": "from annotation", "org.opencontainers.image.title": "app"})
+	got := e.do("GET", "/api/v1/repository/alice/app/manifest/"+string(img)+"/labels", alice, nil).expect(200).json()
+	var lines []string
+	for _, l := range got["labels"].([]any) {
+		m := l.(map[string]any)
+		if m["id"] != m["key"] || m["source_type"] != "manifest" {
+			t.Errorf("label %v", m)
+		}
+		lines = append(lines, fmt.Sprintf("%s=%s (%s)", m["key"], m["value"], m["media_type"]))
+	}
+	want := []string{
+		"maintainer=<script>window.__xss=1</script> (text/plain)",
+		`meta={"a": [1]} (application/json)`,
+		"org.opencontainers.image.title=app (text/plain)",
+		"shared=from annotation (text/plain)",
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("labels:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	if f := e.do("GET", "/api/v1/repository/alice/app/manifest/"+string(img)+"/labels?filter=ma", alice, nil).expect(200).json(); len(f["labels"].([]any)) != 1 {
+		t.Fatalf("filtered labels %v", f)
+	}
+	// A config that is not stored: the annotations alone.
+	missing := digest.FromString("missing config")
+	sparse := put(missing, 10, map[string]string{"only": "annotation"})
+	if l := e.do("GET", "/api/v1/repository/alice/app/manifest/"+string(sparse)+"/labels", alice, nil).expect(200).json(); len(l["labels"].([]any)) != 1 {
+		t.Fatalf("labels without a stored config %v", l)
+	}
+	// The repository's authorization applies.
+	e.do("GET", "/api/v1/repository/alice/app/manifest/"+string(img)+"/labels", "", nil).expect(401).checkErrorShape()
+	e.do("GET", "/api/v1/repository/alice/app/manifest/"+string(img)+"/labels", bob, nil).expect(403).checkErrorShape()
+}
+
+func TestImageConfigRef(t *testing.T) {
+	d := digest.FromString("c")
+	for _, tc := range []struct {
+		name, raw string
+		ok        bool
+	}{
+		{"oci", `{"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` + string(d) + `","size":5}}`, true},
+		{"docker", `{"config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"` + string(d) + `","size":5}}`, true},
+		{"artifact", `{"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"` + string(d) + `","size":2}}`, false},
+		{"too big", `{"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` + string(d) + `","size":99999999}}`, false},
+		{"bad digest", `{"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:xyz","size":5}}`, false},
+		{"index", `{"manifests":[]}`, false},
+		{"not json", `<`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := imageConfigRef([]byte(tc.raw))
+			if ok != tc.ok || ok && got != d {
+				t.Fatalf("got %q %v", got, ok)
+			}
+		})
+	}
+	for raw, want := range map[string]int{
+		`{"config":{"Labels":{"a":"1","b":"2"}}}`: 2,
+		`{"config":{"Labels":null}}`:              0,
+		`{"config":{"Labels":{"a":1}}}`:           0,
+		`[]`:                                      0,
+		`garbage`:                                 0,
+	} {
+		if got := len(parseConfigLabels([]byte(raw))); got != want {
+			t.Errorf("parseConfigLabels(%s): %d labels, want %d", raw, got, want)
+		}
+	}
+}
+
+func FuzzConfigLabels(f *testing.F) {
+	f.Add([]byte(`{"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}}`))
+	f.Add([]byte(`{"config":{"Labels":{"a":"{\"x\":1}"}}}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if d, ok := imageConfigRef(raw); ok && d.Validate() != nil {
+			t.Fatalf("invalid digest %q accepted", d)
+		}
+		for _, v := range parseConfigLabels(raw) {
+			if mt := labelMediaType(v); mt != "text/plain" && mt != "application/json" {
+				t.Fatalf("media type %q", mt)
+			}
+		}
+	})
+}
+
+// The UI's settings carry the time-machine choices; the usage view of a
+// namespace is its own user's, its members' and superusers'.
+func TestUIConfigExpirationAndUsage(t *testing.T) {
+	day := 24 * time.Hour
+	e := newTestEnv(t, func(_ *auth.AccessPolicy, _ *auth.Policy, o *Options) {
+		o.TagExpirationOptions = []time.Duration{0, day, 3 * day}
+		o.TagExpirationDefault = 3 * day
+	})
+	cfg := e.do("GET", "/api/v1/ui/config", "", nil).expect(200).json()
+	if fmt.Sprint(cfg["tag_expiration_options"]) != "[0 86400 259200]" || cfg["default_tag_expiration_s"] != float64(259200) || cfg["signed_in"] != false {
+		t.Fatalf("config %v", cfg)
+	}
+	alice := e.user("alice", false)
+	bob := e.user("bob", false)
+	root := e.user("root", true)
+	if cfg := e.do("GET", "/api/v1/ui/config", alice, nil).expect(200).json(); cfg["signed_in"] != true {
+		t.Fatalf("signed in: %v", cfg["signed_in"])
+	}
+	e.org("acme", alice)
+	e.pushImage("alice/app", "one", nil, "v1")
+	for _, tc := range []struct {
+		ns, token string
+		status    int
+	}{
+		{"alice", alice, 200}, {"alice", root, 200}, {"acme", alice, 200}, {"acme", root, 200},
+		{"alice", bob, 403}, {"acme", bob, 403}, {"nobody", bob, 403}, {"nobody", root, 404}, {"alice", "", 401},
+	} {
+		res := e.do("GET", "/api/v1/ui/namespace/"+tc.ns+"/usage", tc.token, nil).expect(tc.status)
+		if tc.status != 200 {
+			res.checkErrorShape()
+			continue
+		}
+		v := res.json()
+		if _, ok := v["quota_bytes"].(float64); !ok {
+			t.Errorf("%s: usage %v", tc.ns, v)
+		}
 	}
 }

@@ -126,7 +126,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		db.Close()
 		return nil, err
 	}
-	mux.Handle("/oauth2/federation/robot/token", api.NewFederationTokenHandler(fed, log, cfg.ServerHostname))
+	mux.Handle("/oauth2/federation/robot/token", api.NewFederationTokenHandler(fed, log, cfg.ServerHostname).WithAudit(federationAuditor(cfg, db)))
 	oidc, err := oidcLogin(cfg, db, box, log)
 	if err != nil {
 		db.Close()
@@ -143,6 +143,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		TagExpirationOptions: tagExpirationOptions(cfg), TagExpirationDefault: cfg.DefaultTagExpiration.Std(),
 		Notifications: a.notifier, JobStats: a.jobStats, Mirrors: a.mirrorValidator(),
 		ProxyCache: apiProxyCache(proxyCache), NoLoginAudit: !cfg.ActionLogAuditLogins,
+		Blobs: apiBlobs{blobs},
 	})
 	mux.Handle("/api/v1/", a.apiFeatureGates(apiHandler))
 	if err := mountUI(mux); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/wharfhq/wharf/internal/config"
 	"github.com/wharfhq/wharf/internal/core"
 	"github.com/wharfhq/wharf/internal/jobs"
+	"github.com/wharfhq/wharf/internal/notify"
 	"github.com/wharfhq/wharf/internal/registry"
 	"github.com/wharfhq/wharf/internal/store"
 )
@@ -56,6 +57,15 @@ func (a *App) logFederatedExchange(ctx context.Context, e auth.FederationEvent) 
 	}
 }
 
+// federationAuditor is what logs refused federated token exchanges (as
+// failed logins): the store, or nothing with ACTION_LOG_AUDIT_LOGINS off.
+func federationAuditor(cfg config.Config, db *store.DB) api.FederationAuditor {
+	if !cfg.ActionLogAuditLogins {
+		return nil
+	}
+	return db
+}
+
 // auditWorkers adds the audit log's jobs to w.
 func (a *App) auditWorkers(w *jobs.Workers) {
 	w.Handlers[store.JobExportLogs] = a.exportLogs
@@ -87,43 +97,80 @@ func (a *App) rotateAuditLogs(ctx context.Context, _ jobs.Job) error {
 }
 
 // exportLogs is the handler of store.JobExportLogs: it collects the
-// entries and POSTs them as JSON to the callback URL. A failed delivery is
-// retried by the queue.
+// entries and delivers them, POSTed as JSON to the callback URL and/or
+// attached to an email to the callback address (MAIL_* settings). A failed
+// delivery is retried by the queue; an export by email on a registry
+// without MAIL_SERVER fails once, without retries.
 func (a *App) exportLogs(ctx context.Context, j jobs.Job) error {
 	var args store.ExportLogsArgs
 	if err := j.Decode(&args); err != nil {
 		return err
 	}
+	if args.CallbackURL == "" && args.CallbackEmail == "" {
+		return fmt.Errorf("export %s: no callback URL or email", args.ExportID)
+	}
 	body, err := exportBody(ctx, a.db, args)
 	if err != nil {
 		return err
 	}
-	if args.CallbackURL == "" {
-		return fmt.Errorf("export %s: no callback URL", args.ExportID)
-	}
-	cctx, cancel := context.WithTimeout(ctx, exportTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(cctx, http.MethodPost, args.CallbackURL, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("export %s: %w", args.ExportID, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	client := &http.Client{Timeout: exportTimeout}
-	resp, err := client.Do(req)
-	if err == nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			err = fmt.Errorf("callback answered HTTP %d", resp.StatusCode)
+	if args.CallbackURL != "" {
+		if err := postExport(ctx, args.CallbackURL, body); err != nil {
+			a.logExport(ctx, args, core.LogExportLogsFailure, map[string]any{"error": err.Error(), "attempt": j.Attempt})
+			return fmt.Errorf("export %s: deliver: %w", args.ExportID, err)
 		}
 	}
-	if err != nil {
-		a.logExport(ctx, args, core.LogExportLogsFailure, map[string]any{"error": err.Error(), "attempt": j.Attempt})
-		return fmt.Errorf("export %s: deliver: %w", args.ExportID, err)
+	if args.CallbackEmail != "" {
+		m, err := mailServer(a.cfg)
+		if err == nil && m.Server == "" {
+			a.logExport(ctx, args, core.LogExportLogsFailure, map[string]any{"error": "no mail server configured (MAIL_SERVER)"})
+			return nil
+		}
+		if err == nil {
+			err = m.Send(ctx, exportTimeout, time.Now(), exportMail(args, body))
+		}
+		if err != nil {
+			a.logExport(ctx, args, core.LogExportLogsFailure, map[string]any{"error": err.Error(), "attempt": j.Attempt})
+			return fmt.Errorf("export %s: email: %w", args.ExportID, err)
+		}
 	}
 	a.logExport(ctx, args, core.LogExportLogsSuccess, nil)
 	a.log.InfoContext(ctx, "audit logs exported", "export_id", args.ExportID, "scope", args.Scope)
 	return nil
+}
+
+// postExport POSTs the export document to a callback URL.
+func postExport(ctx context.Context, callbackURL string, body []byte) error {
+	cctx, cancel := context.WithTimeout(ctx, exportTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodPost, callbackURL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := &http.Client{Timeout: exportTimeout}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("callback answered HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// exportMail is the email of an export: a short text and the export
+// document attached.
+func exportMail(args store.ExportLogsArgs, body []byte) notify.MailMessage {
+	start, end := time.UnixMilli(args.Start).UTC(), time.UnixMilli(args.End).UTC()
+	return notify.MailMessage{
+		To:      args.CallbackEmail,
+		Subject: "Usage logs export of " + args.Scope,
+		Text: fmt.Sprintf("The usage logs of %s from %s to %s, requested by %s, are attached (export %s).\r\n",
+			args.Scope, start.Format(time.RFC1123Z), end.Format(time.RFC1123Z), args.Requester, args.ExportID),
+		Attachment: body, AttachmentName: "export-" + args.ExportID + ".json", AttachmentType: "application/json",
+	}
 }
 
 // logExport records the outcome of an export delivery, performed by the
@@ -132,12 +179,18 @@ func (a *App) logExport(ctx context.Context, args store.ExportLogsArgs, kind str
 	if meta == nil {
 		meta = map[string]any{}
 	}
-	meta["export_id"], meta["callback_url"] = args.ExportID, args.CallbackURL
+	meta["export_id"] = args.ExportID
+	if args.CallbackURL != "" {
+		meta["callback_url"] = args.CallbackURL
+	}
+	if args.CallbackEmail != "" {
+		meta["callback_email"] = args.CallbackEmail
+	}
 	ns, repo := args.Scope, ""
 	if args.RepositoryID != 0 {
 		ns, repo = "", args.Scope
 	}
-	ctx = core.WithActor(context.WithoutCancel(ctx), core.Actor{Username: args.Requester})
+	ctx = core.WithActor(context.WithoutCancel(ctx), core.Actor{Username: args.Requester, IP: args.RequesterIP})
 	if err := a.db.LogAction(ctx, kind, ns, repo, meta); err != nil {
 		a.log.WarnContext(ctx, "audit log: export", "err", err)
 	}

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/wharfhq/wharf/internal/core"
 	"github.com/wharfhq/wharf/internal/jobs"
 	"github.com/wharfhq/wharf/internal/oidctest"
+	"github.com/wharfhq/wharf/internal/smtptest"
 	"github.com/wharfhq/wharf/internal/store"
 )
 
@@ -112,7 +116,12 @@ func rawCall(t *testing.T, method, u, user, pass string) int {
 func TestAuditLogActions(t *testing.T) {
 	iss := oidctest.New(t)
 	caFile := iss.WriteCAFile(t)
-	s := startNotifyServer(t, func(c *config.Config) { c.SuperUsers, c.FederationCAFile = []string{"root"}, caFile })
+	sink := smtptest.Start(t, smtptest.Options{})
+	mailHost, mailPort, _ := net.SplitHostPort(sink.Addr)
+	s := startNotifyServer(t, func(c *config.Config) {
+		c.SuperUsers, c.FederationCAFile = []string{"root"}, caFile
+		c.MailServer, c.MailPort = mailHost, atoi(t, mailPort)
+	})
 	ctx := t.Context()
 	for _, u := range []string{"bob", "root"} {
 		if _, err := s.a.CreateUser(ctx, u, u+"@example.com", u+"-password", false); err != nil {
@@ -153,6 +162,19 @@ func TestAuditLogActions(t *testing.T) {
 		{"create repository", func() {
 			s.call(alice, "POST", "/api/v1/repository", map[string]any{"namespace": "acme", "repository": "app", "visibility": "private", "description": ""}, 201)
 		}, want{core.LogCreateRepo, "alice", "acme", "app", map[string]any{"visibility": "private"}}},
+		{"export logs by email", func() {
+			id, _ := s.call(alice, "POST", "/api/v1/organization/acme/exportlogs", map[string]any{"callback_email": "audit@acme.example"}, 200)["export_id"].(string)
+			waitFor(t, "the export email", func() bool { return len(sink.Messages()) == 1 })
+			m := sink.Messages()[0]
+			if len(m.To) != 1 || m.To[0] != "audit@acme.example" || !strings.Contains(m.Data, "export-"+id+".json") {
+				t.Fatalf("export email to %v: %.300s", m.To, m.Data)
+			}
+			waitFor(t, "export_logs_success", func() bool {
+				es, _, err := s.a.db.AuditLogs(t.Context(), store.AuditFilter{Start: time.Now().Add(-time.Hour), End: time.Now().Add(time.Hour),
+					Kinds: []string{core.LogExportLogsSuccess}})
+				return err == nil && len(es) == 1
+			})
+		}, want{core.LogExportLogsSuccess, "alice", "acme", "", map[string]any{"callback_email": "audit@acme.example"}}},
 		{"change organization email", func() {
 			s.call(alice, "PUT", "/api/v1/organization/acme", map[string]any{"email": "team@acme.example"}, 200)
 		}, want{core.LogOrgChangeEmail, "alice", "acme", "", map[string]any{"email": "team@acme.example"}}},
@@ -184,6 +206,10 @@ func TestAuditLogActions(t *testing.T) {
 		{"move tag", func() {
 			s.call(alice, "PUT", repoPath+"/tag/v2", map[string]any{"manifest_digest": digests["two"]}, 201)
 		}, want{core.LogMoveTag, "alice", "acme", "app", map[string]any{"tag": "v2"}}},
+		{"make tag immutable", func() { s.call(alice, "PUT", repoPath+"/tag/v2", map[string]any{"immutable": true}, 201) },
+			want{core.LogChangeTagImmutability, "alice", "acme", "app", map[string]any{"tag": "v2", "immutable": true, "previous_immutable": false}}},
+		{"make tag mutable", func() { s.call(alice, "PUT", repoPath+"/tag/v2", map[string]any{"immutable": false}, 201) },
+			want{core.LogChangeTagImmutability, "alice", "acme", "app", map[string]any{"tag": "v2", "immutable": false, "previous_immutable": true}}},
 		{"change tag expiration", func() {
 			s.call(alice, "PUT", repoPath+"/tag/v2", map[string]any{"expiration": time.Now().Add(48 * time.Hour).Unix()}, 201)
 		}, want{core.LogChangeTagExpiration, "alice", "acme", "app", map[string]any{"tag": "v2"}}},
@@ -260,6 +286,18 @@ func TestAuditLogActions(t *testing.T) {
 				t.Fatalf("exchange: %d", c)
 			}
 		}, want{core.LogFederatedRobotTx, "acme+ci", "acme", "", map[string]any{"robot": "acme+ci", "subject": "repo:acme/app"}}},
+		{"federated robot token exchange refused", func() {
+			ext := iss.Token(t, oidctest.Claims{"sub": "repo:acme/other"})
+			ids["refused token"] = ext
+			if c := rawCall(t, "POST", s.base+"/oauth2/federation/robot/token", "acme+ci", ext); c != 401 {
+				t.Fatalf("exchange with another subject: %d", c)
+			}
+		}, want{core.LogLoginFailure, "", "acme", "", map[string]any{"type": "federated", "username": "acme+ci", "reason": "refused"}}},
+		{"federated robot token exchange without credentials", func() {
+			if c := rawCall(t, "POST", s.base+"/oauth2/federation/robot/token", "", ""); c != 401 {
+				t.Fatalf("exchange without credentials: %d", c)
+			}
+		}, want{core.LogLoginFailure, "", "", "", map[string]any{"type": "federated", "reason": "missing_credentials"}}},
 		{"robot federation removed", func() { s.call(alice, "DELETE", "/api/v1/organization/acme/robots/ci/federation", nil, 204) },
 			want{core.LogDeleteRobotFederation, "alice", "acme", "", map[string]any{"robot": "acme+ci"}}},
 		{"delete robot", func() { s.call(alice, "DELETE", "/api/v1/organization/acme/robots/ci", nil, 204) },
@@ -351,6 +389,16 @@ func TestAuditLogActions(t *testing.T) {
 		{"superuser changes an email", func() {
 			s.call(root, "PUT", "/api/v1/superuser/users/dave", map[string]any{"email": "dave2@example.com"}, 200)
 		}, want{core.LogUserChangeEmail, "root", "dave", "", map[string]any{"email": "dave2@example.com"}}},
+		{"superuser grants the superuser flag", func() {
+			// Neither refusal writes anything: removing one's own flag, a
+			// person who is not a superuser.
+			s.call(root, "PUT", "/api/v1/superuser/users/root", map[string]any{"superuser": false}, 400)
+			s.call(alice, "PUT", "/api/v1/superuser/users/dave", map[string]any{"superuser": true}, 403)
+			s.call(root, "PUT", "/api/v1/superuser/users/dave", map[string]any{"superuser": true}, 200)
+		}, want{core.LogUserChangeSuperuser, "root", "dave", "", map[string]any{"username": "dave", "superuser": true}}},
+		{"superuser removes the superuser flag", func() {
+			s.call(root, "PUT", "/api/v1/superuser/users/dave", map[string]any{"superuser": false}, 200)
+		}, want{core.LogUserChangeSuperuser, "root", "dave", "", map[string]any{"username": "dave", "superuser": false}}},
 		{"superuser deletes a user", func() { s.call(root, "DELETE", "/api/v1/superuser/users/dave", nil, 204) },
 			want{core.LogUserDelete, "root", "dave", "", nil}},
 		{"delete repository", func() { s.call(alice, "DELETE", repoPath, nil, 204) },
@@ -382,6 +430,9 @@ func TestAuditLogActions(t *testing.T) {
 		}
 		if e.IP != "127.0.0.1" {
 			t.Fatalf("%s: ip %q", st.name, e.IP)
+		}
+		if tok := ids["refused token"]; tok != "" && strings.Contains(fmt.Sprint(e.Metadata), tok) {
+			t.Fatalf("%s: the external token is in the audit log", st.name)
 		}
 		for k, v := range w.meta {
 			if d, ok := digests[fmt.Sprint(v)]; ok && k == "manifest_digest" {
@@ -462,6 +513,13 @@ func TestAuditLogExport(t *testing.T) {
 			Kinds: []string{core.LogExportLogsSuccess}})
 		return err == nil && len(es) == 1 && es[0].Namespace == "acme" && es[0].PerformerName == "alice" && es[0].Metadata["export_id"] == id
 	})
+	// Without MAIL_SERVER an export by email fails once, and says why.
+	s.call(alice, "POST", "/api/v1/organization/acme/exportlogs", map[string]any{"callback_email": "audit@acme.example"}, 200)
+	waitFor(t, "export_logs_failure", func() bool {
+		es, _, err := s.a.db.AuditLogs(t.Context(), store.AuditFilter{Start: time.Now().Add(-time.Hour), End: time.Now().Add(time.Hour),
+			Kinds: []string{core.LogExportLogsFailure}})
+		return err == nil && len(es) == 1 && strings.Contains(fmt.Sprint(es[0].Metadata["error"]), "MAIL_SERVER")
+	})
 	// A repository export holds only the repository's entries.
 	s.call(alice, "POST", "/api/v1/repository/acme/app/exportlogs", map[string]any{"callback_url": hook.URL}, 200)
 	waitFor(t, "the repository export", func() bool { _, b := recv.received(); return len(b) == 2 })
@@ -541,6 +599,9 @@ func TestAuditLogLoginsOff(t *testing.T) {
 		t.Fatalf("token: %d", c)
 	}
 	s.call("", "POST", "/api/v1/signin", map[string]any{"username": "alice", "password": "alice-password"}, 200)
+	if c := rawCall(t, "POST", s.base+"/oauth2/federation/robot/token", "alice+ci", "not-a-token"); c != 401 {
+		t.Fatalf("federated exchange: %d", c)
+	}
 	auditPush(t, s, "alice/app:v1")
 	entries, _, err := s.a.db.AuditLogs(t.Context(), store.AuditFilter{Start: time.Now().Add(-time.Hour), End: time.Now().Add(time.Hour),
 		Kinds: []string{core.LogLoginSuccess, core.LogLoginFailure, core.LogPushRepo}})
@@ -550,4 +611,13 @@ func TestAuditLogLoginsOff(t *testing.T) {
 	if len(entries) != 1 || entries[0].Kind != core.LogPushRepo {
 		t.Fatalf("entries %q", kindsOfEntries(entries))
 	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -39,15 +39,13 @@ func TestAutopruneAfterPush(t *testing.T) {
 	}
 	want := []string{"locked", "v3", "v4"}
 	var got []string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	eventually(20*time.Second, 100*time.Millisecond, func() bool {
 		got, err = remote.List(s.ref("acme/app").Context(), s.opts()...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if slices.Equal(got, want) {
-			break
-		}
-	}
+		return slices.Equal(got, want)
+	})
 	if !slices.Equal(got, want) {
 		t.Fatalf("tags after pushes: %v, want %v", got, want)
 	}

@@ -28,7 +28,8 @@ func openDB(ctx context.Context, cfg config.Config, jobs store.JobInserter) (*st
 // storeOptions are the store's options for cfg.
 func storeOptions(cfg config.Config, jobs store.JobInserter) store.Options {
 	return store.Options{Jobs: jobs, AutopruneDefault: cfg.AutoPrune && cfg.DefaultAutoprunePolicy != nil, Replication: replicationOptions(cfg),
-		Quota: store.QuotaOptions{Disabled: !cfg.QuotaManagement, SystemRejectBytes: cfg.DefaultSystemRejectQuotaBytes}}
+		Quota:                store.QuotaOptions{Disabled: !cfg.QuotaManagement, SystemRejectBytes: cfg.DefaultSystemRejectQuotaBytes},
+		DisableImmutableTags: !cfg.ImmutableTags}
 }
 
 // postgresDSN adds connection arguments to the URI's query.

@@ -1,11 +1,8 @@
 package app
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -17,12 +14,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/wharfhq/wharf/internal/config"
 	"github.com/wharfhq/wharf/internal/core"
@@ -317,17 +310,7 @@ func testQuotaEvents(t *testing.T, mod func(*config.Config)) {
 // The events on PostgreSQL: each is emitted inside the transaction of the
 // change through River's pgx driver.
 func TestEventsPostgres(t *testing.T) {
-	srv, err := pgtest.Start(t.Context(), pgtest.Options{})
-	if errors.Is(err, pgtest.ErrNotInstalled) {
-		if os.Getenv("WHARF_E2E_REQUIRE") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := pgtest.ForTest(t, pgtest.Options{})
 	for name, fn := range map[string]func(*testing.T, func(*config.Config)){
 		"vulnerability_found": testVulnerabilityFoundEvent, "repo_image_expiry": testImageExpiryEvent, "quota": testQuotaEvents,
 	} {
@@ -376,24 +359,9 @@ func TestRescanAfterImportIsDurable(t *testing.T) {
 // lifecycle server (as alice) and returns its manifest digest.
 func pushImageAs(t *testing.T, s *lifecycleServer, ref string, layers ...[]byte) string {
 	t.Helper()
-	var ls []v1.Layer
-	for _, l := range layers {
-		layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(l)), nil })
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, layer)
-	}
-	img, err := mutate.AppendLayers(empty.Image, ls...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img, d := layeredImage(t, layers...)
 	if err := s.push(ref, img); err != nil {
 		t.Fatal(err)
 	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.String()
+	return d
 }

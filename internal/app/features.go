@@ -13,7 +13,10 @@ import (
 // Feature gates (Quay's FEATURE_AUTO_PRUNE, FEATURE_QUOTA_MANAGEMENT,
 // FEATURE_IMMUTABLE_TAGS, PERMANENTLY_DELETE_TAGS): a feature that is off
 // has its API endpoints answer Quay's 404 and its jobs do nothing. Quota
-// enforcement is switched in the store (store.QuotaOptions).
+// enforcement is switched in the store (store.QuotaOptions), and so is tag
+// immutability (store.Options.DisableImmutableTags: as in Quay, neither
+// policies nor the tags' own flags are enforced, the flag cannot be set and
+// is not shown; flags set before are kept for when the feature is on again).
 
 // gatedFeature is a switched-off feature and the API paths it owns.
 type gatedFeature struct {

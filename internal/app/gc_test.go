@@ -2,10 +2,8 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -20,7 +18,6 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharfhq/wharf/internal/config"
-	"github.com/wharfhq/wharf/internal/pgtest"
 )
 
 // TestGCRacingPushes pushes images that share layers from many clients
@@ -37,21 +34,7 @@ func TestGCRacingPushes(t *testing.T) {
 // TestGCRacingPushesPostgres is the same on PostgreSQL, where pushes and the
 // collector really run concurrently (row locks order them).
 func TestGCRacingPushesPostgres(t *testing.T) {
-	srv, err := pgtest.Start(t.Context(), pgtest.Options{})
-	if errors.Is(err, pgtest.ErrNotInstalled) {
-		if os.Getenv("WHARF_E2E_REQUIRE") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	dsn, err := srv.CreateDatabase(t.Context(), "wharf")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dsn := testPostgresDSN(t)
 	gcRace(t, func(c *config.Config) { c.GarbageCollectionGrace = 0; c.DBURI = dsn })
 }
 

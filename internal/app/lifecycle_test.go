@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -87,26 +86,7 @@ func startLifecycle(t *testing.T, dataDir string, mod func(*config.Config)) *lif
 // call sends an API request as a user and decodes the answer.
 func (s *lifecycleServer) call(user, method, path string, body any, want int) map[string]any {
 	s.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, s.srv.URL+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+s.api[user])
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		s.t.Fatalf("%s %s: HTTP %d, want %d: %s", method, path, resp.StatusCode, want, b)
-	}
-	out := map[string]any{}
-	_ = json.Unmarshal(b, &out)
-	return out
+	return callJSON(s.t, s.srv.URL, s.api[user], method, path, body, want)
 }
 
 func (s *lifecycleServer) ref(r string) name.Reference {

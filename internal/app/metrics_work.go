@@ -8,6 +8,7 @@ import (
 
 	"github.com/wharfhq/wharf/internal/gc"
 	"github.com/wharfhq/wharf/internal/jobs"
+	"github.com/wharfhq/wharf/internal/store"
 )
 
 // workMetrics are the metrics of background work: the job queue, job
@@ -109,22 +110,80 @@ func (m *workMetrics) match(d time.Duration) { m.matchTime.Observe(d.Seconds()) 
 // queueStates are River's job states, reported even when zero.
 var queueStates = []string{"available", "scheduled", "running", "retryable", "completed", "discarded", "cancelled", "pending"}
 
-// queueCollector reports the jobs in the queue by state at each scrape.
+// jobKinds are the kinds of job wharf enqueues: the fixed label values of
+// wharf_jobs_by_kind. A job of any other kind (one of another version,
+// say) is counted under "other".
+var jobKinds = []string{
+	jobUploadExpiry, jobUploadOrphans, jobTagExpiry, jobAutopruneAll, jobScanRequeue, jobGC, jobAuditRetention,
+	jobImageExpiryNotify, jobVulnDataUpdate, jobBlobDeletions, jobMirrorSchedule,
+	store.JobNotification, store.JobAutoprune, store.JobQuotaRecount, store.JobScanManifest, store.JobRepositoryGC,
+	store.JobExportLogs, store.JobScanRematch, store.JobScanRematchKeys, store.JobReplicateBlob, store.JobMirrorSync,
+	store.JobOrgMirrorDiscover,
+}
+
+// otherKind labels the jobs of kinds not in jobKinds.
+const otherKind = "other"
+
+// queueCollector reports the jobs in the queue by state, and by kind and
+// state, at each scrape (one query).
 type queueCollector struct{ q *jobs.Queue }
 
-var queueDesc = prometheus.NewDesc("wharf_jobs", "Jobs in the queue by state (all kinds, all processes).", []string{"state"}, nil)
+var (
+	queueDesc = prometheus.NewDesc("wharf_jobs", "Jobs in the queue by state (all kinds, all processes).", []string{"state"}, nil)
+	kindDesc  = prometheus.NewDesc("wharf_jobs_by_kind",
+		"Jobs in the queue by kind and state (all processes); kinds outside wharf's own are counted as \"other\".",
+		[]string{"kind", "state"}, nil)
+)
 
-func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- queueDesc }
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueDesc
+	ch <- kindDesc
+}
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st, err := c.q.Stats(ctx)
+	byKind, err := c.q.KindStats(ctx)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(queueDesc, err)
+		ch <- prometheus.NewInvalidMetric(kindDesc, err)
 		return
 	}
+	total, kinds := foldKinds(byKind)
 	for _, s := range queueStates {
-		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(st[s]), s)
+		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(total[s]), s)
 	}
+	for i := 0; i <= len(jobKinds); i++ {
+		k := otherKind
+		if i < len(jobKinds) {
+			k = jobKinds[i]
+		}
+		for _, s := range queueStates {
+			ch <- prometheus.MustNewConstMetric(kindDesc, prometheus.GaugeValue, float64(kinds[k][s]), k, s)
+		}
+	}
+}
+
+// foldKinds sums the counts by state, and folds the kinds outside jobKinds
+// into otherKind (bounded labels).
+func foldKinds(byKind map[string]jobs.Stats) (jobs.Stats, map[string]jobs.Stats) {
+	known := make(map[string]bool, len(jobKinds))
+	for _, k := range jobKinds {
+		known[k] = true
+	}
+	total := jobs.Stats{}
+	kinds := map[string]jobs.Stats{}
+	for k, st := range byKind {
+		if !known[k] {
+			k = otherKind
+		}
+		if kinds[k] == nil {
+			kinds[k] = jobs.Stats{}
+		}
+		for s, n := range st {
+			total[s] += n
+			kinds[k][s] += n
+		}
+	}
+	return total, kinds
 }

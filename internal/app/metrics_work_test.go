@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -163,6 +164,12 @@ func TestWorkMetrics(t *testing.T) {
 	if err := remote.Delete(ref, remote.WithAuth(&authn.Basic{Username: "alice", Password: "alice-password"})); err != nil {
 		t.Fatal(err)
 	}
+	// The periodic GC job of the running app may run too: count this run
+	// as the difference.
+	gcBefore := 0.0
+	if f := scrape(t, "http://"+host)["wharf_gc_runs_total"]; f != nil {
+		gcBefore = counterValue(f, map[string]string{"outcome": "success"})
+	}
 	if err := a.collectGarbage(t.Context(), jobs.Job{}); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +196,8 @@ func TestWorkMetrics(t *testing.T) {
 	if c, _ := gaugeValue(jf, "state", "completed"); c < 1 {
 		t.Errorf("wharf_jobs{state=completed} = %v", c)
 	}
-	if f := fams["wharf_gc_runs_total"]; f == nil || counterValue(f, map[string]string{"outcome": "success"}) != 1 {
+	checkJobsByKind(t, fams)
+	if f := fams["wharf_gc_runs_total"]; f == nil || counterValue(f, map[string]string{"outcome": "success"}) < gcBefore+1 {
 		t.Fatalf("wharf_gc_runs_total %v", f)
 	}
 	if f := fams["wharf_gc_manifests_removed_total"]; f == nil || f.GetMetric()[0].GetCounter().GetValue() < 1 {
@@ -210,6 +218,80 @@ func TestWorkMetrics(t *testing.T) {
 					t.Errorf("%s has a repository or user in label %s", fname, lp.GetName())
 				}
 			}
+		}
+	}
+}
+
+// checkJobsByKind checks wharf_jobs_by_kind: every known kind (and "other")
+// with every state, nothing else, adding up to wharf_jobs, and the scans
+// that ran counted under their kind.
+func checkJobsByKind(t *testing.T, fams map[string]*dto.MetricFamily) {
+	t.Helper()
+	kf := fams["wharf_jobs_by_kind"]
+	if kf == nil {
+		t.Fatal("no wharf_jobs_by_kind")
+	}
+	allowed := map[string]bool{otherKind: true}
+	for _, k := range jobKinds {
+		allowed[k] = true
+	}
+	if want := (len(jobKinds) + 1) * len(queueStates); len(kf.GetMetric()) != want {
+		t.Errorf("wharf_jobs_by_kind has %d series, want %d", len(kf.GetMetric()), want)
+	}
+	sums := map[string]float64{}
+	for _, m := range kf.GetMetric() {
+		labels := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			labels[lp.GetName()] = lp.GetValue()
+		}
+		if !allowed[labels["kind"]] {
+			t.Errorf("wharf_jobs_by_kind has kind %q", labels["kind"])
+		}
+		sums[labels["state"]] += m.GetGauge().GetValue()
+		if labels["kind"] == "scan_manifest" && labels["state"] == "completed" && m.GetGauge().GetValue() < 1 {
+			t.Errorf("wharf_jobs_by_kind{kind=scan_manifest,state=completed} = %v", m.GetGauge().GetValue())
+		}
+	}
+	for _, st := range queueStates {
+		if v, _ := gaugeValue(fams["wharf_jobs"], "state", st); v != sums[st] {
+			t.Errorf("state %s: wharf_jobs %v, sum of wharf_jobs_by_kind %v", st, v, sums[st])
+		}
+	}
+}
+
+// foldKinds keeps wharf's kinds, folds the others into "other" and sums
+// the states.
+func TestFoldJobKinds(t *testing.T) {
+	total, kinds := foldKinds(map[string]jobs.Stats{
+		"gc":          {"completed": 2, "available": 1},
+		"old_kind":    {"available": 3},
+		"another_old": {"available": 1, "discarded": 4},
+	})
+	if want := (jobs.Stats{"completed": 2, "available": 5, "discarded": 4}); !reflect.DeepEqual(total, want) {
+		t.Errorf("total %v, want %v", total, want)
+	}
+	want := map[string]jobs.Stats{"gc": {"completed": 2, "available": 1}, otherKind: {"available": 4, "discarded": 4}}
+	if !reflect.DeepEqual(kinds, want) {
+		t.Errorf("kinds %v, want %v", kinds, want)
+	}
+}
+
+// Every kind this process works, with every feature on, has its own label
+// value in wharf_jobs_by_kind.
+func TestJobKindsComplete(t *testing.T) {
+	a, _, _ := startLogged(t, func(c *config.Config) {
+		c.SecurityScanner, c.GarbageCollection, c.RepoMirror, c.ActionLogRotation = true, true, true, true
+	})
+	known := map[string]bool{}
+	for _, k := range jobKinds {
+		if known[k] {
+			t.Errorf("kind %s listed twice", k)
+		}
+		known[k] = true
+	}
+	for kind := range a.workers().Handlers {
+		if !known[kind] {
+			t.Errorf("job kind %s is not in jobKinds", kind)
 		}
 	}
 }

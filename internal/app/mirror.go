@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/wharfhq/wharf/internal/api"
@@ -11,7 +12,9 @@ import (
 )
 
 // jobMirrorSchedule claims the mirrors whose sync is due and enqueues their
-// store.JobMirrorSync jobs (periodic, every REPO_MIRROR_INTERVAL).
+// store.JobMirrorSync jobs, and the organization mirrors whose discovery is
+// due with their store.JobOrgMirrorDiscover jobs (periodic, every
+// REPO_MIRROR_INTERVAL).
 const jobMirrorSchedule = "mirror_schedule"
 
 // mirrorValidator validates mirror settings for the API; nil (the API
@@ -44,11 +47,22 @@ func (a *App) mirrorWorkers(w *jobs.Workers) {
 		}
 		return s.Run(ctx, args, j.Attempt)
 	}
+	d := &mirror.Discoverer{Meta: a.db, Box: a.box, Log: a.log}
+	w.Handlers[store.JobOrgMirrorDiscover] = func(ctx context.Context, j jobs.Job) error {
+		var args store.OrgMirrorArgs
+		if err := j.Decode(&args); err != nil {
+			return err
+		}
+		if a.authz.RegistryWritable(ctx) != nil {
+			return nil // a read-only registry creates no repositories
+		}
+		return d.Run(ctx, args)
+	}
 	w.Handlers[jobMirrorSchedule] = func(ctx context.Context, _ jobs.Job) error {
 		if a.authz.RegistryWritable(ctx) != nil {
 			return nil // a read-only registry syncs nothing
 		}
-		return s.Schedule(ctx)
+		return errors.Join(s.Schedule(ctx), d.Schedule(ctx))
 	}
 	w.Periodic = append(w.Periodic, jobs.Periodic{Kind: jobMirrorSchedule, Interval: max(a.cfg.RepoMirrorInterval.Std(), time.Second)})
 	if w.Backoff == nil {

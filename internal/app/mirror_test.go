@@ -16,6 +16,10 @@ func TestRepoMirrorFeatureFlag(t *testing.T) {
 		w := s.app.workers()
 		_, sync := w.Handlers[store.JobMirrorSync]
 		_, schedule := w.Handlers[jobMirrorSchedule]
+		_, discover := w.Handlers[store.JobOrgMirrorDiscover]
+		if discover != on {
+			t.Fatalf("FEATURE_REPO_MIRROR %v: organization discovery handler %v", on, discover)
+		}
 		periodic := false
 		for _, p := range w.Periodic {
 			periodic = periodic || p.Kind == jobMirrorSchedule

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/wharfhq/wharf/internal/config"
 	"github.com/wharfhq/wharf/internal/jobs"
 	"github.com/wharfhq/wharf/internal/notify"
 	"github.com/wharfhq/wharf/internal/store"
@@ -17,17 +18,9 @@ import (
 // and NOTIFICATION_* settings.
 func (a *App) newNotifier() error {
 	cfg := a.cfg
-	m := notify.Mail{Server: cfg.MailServer, Port: cfg.MailPort, UseTLS: cfg.MailUseTLS, Username: cfg.MailUsername,
-		Password: cfg.MailPassword, Sender: cfg.MailDefaultSender}
-	if cfg.MailCAFile != "" {
-		b, err := os.ReadFile(cfg.MailCAFile)
-		if err != nil {
-			return fmt.Errorf("MAIL_CA_FILE: %w", err)
-		}
-		m.RootCAs = x509.NewCertPool()
-		if !m.RootCAs.AppendCertsFromPEM(b) {
-			return fmt.Errorf("MAIL_CA_FILE %s: no PEM certificates", cfg.MailCAFile)
-		}
+	m, err := mailServer(cfg)
+	if err != nil {
+		return err
 	}
 	host := cfg.ServerHostname
 	if host == "" {
@@ -45,6 +38,24 @@ func (a *App) newNotifier() error {
 	a.notifier = notify.New(a.db, notify.Options{Hostname: host, Scheme: cfg.PreferredURLScheme,
 		Timeout: cfg.NotificationSendTimeout.Std(), MaxFailures: cfg.NotificationMaxFailures, Mail: m, Log: a.log})
 	return nil
+}
+
+// mailServer is the SMTP server of the MAIL_* settings (notification
+// emails, log exports by email).
+func mailServer(cfg config.Config) (notify.Mail, error) {
+	m := notify.Mail{Server: cfg.MailServer, Port: cfg.MailPort, UseTLS: cfg.MailUseTLS, Username: cfg.MailUsername,
+		Password: cfg.MailPassword, Sender: cfg.MailDefaultSender}
+	if cfg.MailCAFile != "" {
+		b, err := os.ReadFile(cfg.MailCAFile)
+		if err != nil {
+			return m, fmt.Errorf("MAIL_CA_FILE: %w", err)
+		}
+		m.RootCAs = x509.NewCertPool()
+		if !m.RootCAs.AppendCertsFromPEM(b) {
+			return m, fmt.Errorf("MAIL_CA_FILE %s: no PEM certificates", cfg.MailCAFile)
+		}
+	}
+	return m, nil
 }
 
 // deliverNotification is the handler of store.JobNotification.

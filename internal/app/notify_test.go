@@ -1,16 +1,11 @@
 package app
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -21,7 +16,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/wharfhq/wharf/internal/config"
-	"github.com/wharfhq/wharf/internal/pgtest"
 )
 
 // hookReceiver is a webhook receiver that fails its first failFirst
@@ -62,7 +56,6 @@ type notifyServer struct {
 
 func startNotifyServer(t *testing.T, mod func(*config.Config)) *notifyServer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.AnonymousAccess = false
@@ -71,56 +64,13 @@ func startNotifyServer(t *testing.T, mod func(*config.Config)) *notifyServer {
 	if mod != nil {
 		mod(&cfg)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ServerHostname = ln.Addr().String()
-	a, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-served
-		a.Close()
-	})
-	for _, u := range []string{"alice", "mallory"} {
-		if _, err := a.CreateUser(ctx, u, u+"@example.com", u+"-password", false); err != nil {
-			t.Fatal(err)
-		}
-	}
-	host := ln.Addr().String()
+	a, host := serveApp(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), true, "alice", "mallory")
 	return &notifyServer{t: t, a: a, base: "http://" + host, host: host}
 }
 
 func (s *notifyServer) call(token, method, path string, body any, want int) map[string]any {
 	s.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, s.base+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		s.t.Fatalf("%s %s: HTTP %d, want %d: %s", method, path, resp.StatusCode, want, b)
-	}
-	out := map[string]any{}
-	_ = json.Unmarshal(b, &out)
-	return out
+	return callJSON(s.t, s.base, token, method, path, body, want)
 }
 
 func (s *notifyServer) push(ref string) {
@@ -135,18 +85,6 @@ func (s *notifyServer) push(ref string) {
 	}
 	if err := remote.Write(r, img, remote.WithAuth(&authn.Basic{Username: "alice", Password: "alice-password"})); err != nil {
 		s.t.Fatal(err)
-	}
-}
-
-// waitFor polls cond for up to a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -167,21 +105,7 @@ func TestRepositoryNotifications(t *testing.T) {
 // The same on PostgreSQL, where repo_push's job joins PutManifest's
 // transaction through River's pgx driver.
 func TestRepositoryNotificationsPostgres(t *testing.T) {
-	srv, err := pgtest.Start(t.Context(), pgtest.Options{})
-	if errors.Is(err, pgtest.ErrNotInstalled) {
-		if os.Getenv("WHARF_E2E_REQUIRE") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	dsn, err := srv.CreateDatabase(t.Context(), "wharf")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dsn := testPostgresDSN(t)
 	testRepositoryNotifications(t, startNotifyServer(t, func(c *config.Config) { c.DBURI = dsn }))
 }
 

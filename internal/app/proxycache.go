@@ -12,7 +12,10 @@ func (a *App) newProxyCache() *proxycache.Service {
 	if !a.cfg.ProxyCache {
 		return nil
 	}
-	return proxycache.New(a.db, a.blobs, a.box, a.log, proxycache.Options{})
+	return proxycache.New(a.db, a.blobs, a.box, a.log, proxycache.Options{
+		UpstreamAllowlist:      a.cfg.ProxyCacheUpstreamAllowlist,
+		BlockInternalUpstreams: a.cfg.ProxyCacheBlockInternalUpstreams,
+	})
 }
 
 // registryUpstream is the cache as the registry's Upstream (nil when off,

@@ -275,3 +275,46 @@ func TestProxyCacheBearerUpstream(t *testing.T) {
 		t.Fatalf("proxied digest %v, %v; want %s", got, err, want)
 	}
 }
+
+// PROXY_CACHE_UPSTREAM_ALLOWLIST refuses configurations of other upstreams;
+// PROXY_CACHE_BLOCK_INTERNAL_UPSTREAMS keeps the cache (and the validation
+// endpoint) off internal addresses unless allowlisted.
+func TestProxyCacheUpstreamRestrictions(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits := 0
+	var mu sync.Mutex
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	internal := ln.Addr().String()
+
+	s := startLifecycle(t, t.TempDir(), func(c *config.Config) {
+		c.ProxyCache = true
+		c.ProxyCacheUpstreamAllowlist = []string{"quay.io", "*.example.com"}
+		c.ProxyCacheBlockInternalUpstreams = true
+	})
+	s.call("alice", "POST", "/api/v1/organization/", map[string]any{"name": "cache", "email": "cache@example.com"}, 201)
+	s.call("alice", "POST", "/api/v1/organization/cache/proxycache", map[string]any{"upstream_registry": internal, "insecure": true}, 400)
+	s.call("alice", "POST", "/api/v1/organization/cache/validateproxycache", map[string]any{"upstream_registry": internal, "insecure": true}, 400)
+	s.call("alice", "POST", "/api/v1/organization/cache/proxycache", map[string]any{"upstream_registry": "mirror.example.com/library"}, 201)
+
+	blocked := startLifecycle(t, t.TempDir(), func(c *config.Config) {
+		c.ProxyCache = true
+		c.ProxyCacheBlockInternalUpstreams = true
+	})
+	blocked.call("alice", "POST", "/api/v1/organization/", map[string]any{"name": "cache", "email": "cache@example.com"}, 201)
+	blocked.call("alice", "POST", "/api/v1/organization/cache/validateproxycache", map[string]any{"upstream_registry": internal, "insecure": true}, 400)
+	mu.Lock()
+	defer mu.Unlock()
+	if hits != 0 {
+		t.Fatalf("the internal upstream was reached %d times", hits)
+	}
+}

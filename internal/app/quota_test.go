@@ -71,17 +71,13 @@ func TestQuotaRejectsPush(t *testing.T) {
 	// A recount through the API agrees with the online figure.
 	before := s.call("alice", "GET", "/api/v1/organization/acme", nil, 200)["quota_report"].(map[string]any)["quota_bytes"]
 	s.call("root", "POST", qbase+"/recalculate", nil, 202)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually(10*time.Second, 50*time.Millisecond, func() bool {
 		stats, err := s.app.jobs.Stats(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if stats["available"]+stats["running"]+stats["retryable"] == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return stats["available"]+stats["running"]+stats["retryable"] == 0
+	})
 	after := s.call("alice", "GET", "/api/v1/organization/acme", nil, 200)["quota_report"].(map[string]any)["quota_bytes"]
 	count, err := s.app.db.CountNamespaceUsage(ctx, "acme")
 	if err != nil {

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 	"github.com/wharfhq/wharf/internal/config"
 	"github.com/wharfhq/wharf/internal/core"
 	"github.com/wharfhq/wharf/internal/jobs"
-	"github.com/wharfhq/wharf/internal/pgtest"
 	"github.com/wharfhq/wharf/internal/store"
 )
 
@@ -97,26 +95,22 @@ func all(bs []bool, want bool) bool {
 // holds at least n blobs.
 func waitReplicated(t *testing.T, a *App, location string, n int64) store.ReplicationStatus {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st, err := a.ReplicationStatus(t.Context())
-		if err != nil {
+	var st store.ReplicationStatus
+	if !eventually(30*time.Second, 50*time.Millisecond, func() bool {
+		var err error
+		if st, err = a.ReplicationStatus(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		done := true
 		for _, l := range st.Locations {
 			if l.Pending > 0 || l.Failed > 0 || (l.Location == location && l.Present < n) {
-				done = false
+				return false
 			}
 		}
-		if done {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replication did not finish: %+v", st)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return true
+	}) {
+		t.Fatalf("replication did not finish: %+v", st)
 	}
+	return st
 }
 
 func randomImage(t *testing.T) v1.Image {
@@ -311,21 +305,7 @@ func TestReplicationCollectWhileLocationDown(t *testing.T) {
 // TestReplicationCollectWhileLocationDownPostgres is the same on
 // PostgreSQL.
 func TestReplicationCollectWhileLocationDownPostgres(t *testing.T) {
-	srv, err := pgtest.Start(t.Context(), pgtest.Options{})
-	if errors.Is(err, pgtest.ErrNotInstalled) {
-		if os.Getenv("WHARF_E2E_REQUIRE") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	dsn, err := srv.CreateDatabase(t.Context(), "wharf")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dsn := testPostgresDSN(t)
 	collectWhileDown(t, func(c *config.Config) { c.DBURI = dsn })
 }
 

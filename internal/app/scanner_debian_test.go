@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,29 +51,11 @@ func TestScanDebootstrapImage(t *testing.T) {
 	}
 	layer := tarTree(t, rootfs)
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.SecurityScanner = true
-	a, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-served
-		a.Close()
-	})
-	host := ln.Addr().String()
-	if _, err := a.CreateUser(ctx, "alice", "alice@example.com", "alice-password", false); err != nil {
-		t.Fatal(err)
-	}
+	a, host := serveApp(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), false, "alice")
 	if _, err := a.ImportVulnerabilities(ctx, []string{filepath.Join(vulnData, "debian-tracker")}); err != nil {
 		t.Fatal(err)
 	}

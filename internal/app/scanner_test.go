@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,11 +23,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/wharfhq/wharf/internal/auth"
 	"github.com/wharfhq/wharf/internal/config"
@@ -56,33 +51,12 @@ func TestScanOnPush(t *testing.T) {
 	}
 	bins := buildFixtures(t)
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.SecurityScanner = true
 	cfg.AnonymousAccess = false
-	a, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-served
-		a.Close()
-	})
-	host := ln.Addr().String()
-	if _, err := a.CreateUser(ctx, "alice", "alice@example.com", "alice-password", false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.CreateUser(ctx, "mallory", "mallory@example.com", "mallory-password", false); err != nil {
-		t.Fatal(err)
-	}
+	a, host := serveApp(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), false, "alice", "mallory")
 	alice, mallory := apiToken(t, a, "alice"), apiToken(t, a, "mallory")
 
 	base := tarBytes(t, map[string]tarFile{
@@ -334,18 +308,7 @@ func dpkgStatusFromList(t *testing.T) string {
 // the way) as alice and returns its manifest digest.
 func pushImage(t *testing.T, host, ref string, layers ...[]byte) string {
 	t.Helper()
-	var ls []v1.Layer
-	for _, l := range layers {
-		layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(l)), nil })
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, layer)
-	}
-	img, err := mutate.AppendLayers(empty.Image, ls...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img, d := layeredImage(t, layers...)
 	r, err := name.ParseReference(host+"/"+ref, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
@@ -353,11 +316,7 @@ func pushImage(t *testing.T, host, ref string, layers ...[]byte) string {
 	if err := remote.Write(r, img, remote.WithAuth(&authn.Basic{Username: "alice", Password: "alice-password"}), remote.WithContext(t.Context())); err != nil {
 		t.Fatal(err)
 	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.String()
+	return d
 }
 
 func apiToken(t *testing.T, a *App, user string) string {
@@ -402,12 +361,12 @@ func getSecurity(t *testing.T, host, token, repo, d string, want int) map[string
 
 func waitScanned(t *testing.T, host, token, repo, d string) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		rep := getSecurity(t, host, token, repo, d, 200)
+	var rep map[string]any
+	if !eventually(2*time.Minute, 100*time.Millisecond, func() bool {
+		rep = getSecurity(t, host, token, repo, d, 200)
 		switch rep["status"] {
 		case "scanned":
-			return rep
+			return true
 		case "queued":
 			if rep["data"] != nil {
 				t.Fatalf("queued report with data: %v", rep)
@@ -415,11 +374,11 @@ func waitScanned(t *testing.T, host, token, repo, d string) map[string]any {
 		default:
 			t.Fatalf("scan of %s: %v", d, rep)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not scanned in time", d)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("%s not scanned in time", d)
 	}
+	return rep
 }
 
 // findings flattens a Quay security report, sorted.

@@ -2,16 +2,11 @@ package auth
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -106,17 +101,7 @@ type Federation struct {
 	client *http.Client
 
 	mu      sync.Mutex
-	issuers map[string]*issuerKeys
-}
-
-// issuerKeys caches the key set of one issuer. mu serializes fetches, so
-// concurrent exchanges for one issuer cause one request.
-type issuerKeys struct {
-	mu      sync.Mutex
-	set     []jose.JSONWebKey // nil until the first successful fetch
-	fetched time.Time         // last successful fetch
-	tried   time.Time         // last attempt
-	err     error             // error of the last attempt
+	issuers map[string]*keySet
 }
 
 // NewFederation returns the exchange. It fails when the CA file cannot be
@@ -131,39 +116,13 @@ func NewFederation(st FederationStore, keys *Keys, opts FederationOptions, log *
 	if opts.RefetchInterval <= 0 {
 		opts.RefetchInterval = 5 * time.Second
 	}
-	pool, err := federationRoots(opts.CAFile)
+	pool, err := trustedRoots(opts.CAFile, "federation CA file")
 	if err != nil {
 		return nil, err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	f := &Federation{store: st, keys: keys, log: log, now: now, opts: opts, issuers: map[string]*issuerKeys{}}
-	f.client = &http.Client{Transport: tr, Timeout: opts.Timeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if len(via) >= 5 {
-			return errors.New("too many redirects")
-		}
-		return f.checkURL(req.URL)
-	}}
+	f := &Federation{store: st, keys: keys, log: log, now: now, opts: opts, issuers: map[string]*keySet{}}
+	f.client = providerClient(pool, opts.Timeout, f.checkURL)
 	return f, nil
-}
-
-// federationRoots is the system pool plus the certificates of caFile.
-func federationRoots(caFile string) (*x509.CertPool, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if caFile == "" {
-		return pool, nil
-	}
-	b, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("federation CA file: %w", err)
-	}
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("federation CA file %s: no PEM certificate found", caFile)
-	}
-	return pool, nil
 }
 
 // checkURL refuses URLs that are not https (unless http is allowed).
@@ -326,22 +285,22 @@ func (f *Federation) issuerKey(ctx context.Context, iss, kid string) (*jose.JSON
 	f.mu.Lock()
 	e := f.issuers[iss]
 	if e == nil {
-		e = &issuerKeys{}
+		e = &keySet{}
 		f.issuers[iss] = e
 	}
 	f.mu.Unlock()
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.Lock()
+	defer e.Unlock()
 	f.fetchIfDue(ctx, iss, e, false)
-	if e.set == nil {
+	if e.keys == nil {
 		return nil, refuse(e.err, "cannot fetch the signing keys of issuer %s", iss)
 	}
-	if k := findKey(e.set, kid); k != nil {
+	if k := findKey(e.keys, kid); k != nil {
 		return k, nil
 	}
 	f.fetchIfDue(ctx, iss, e, true)
-	if k := findKey(e.set, kid); k != nil {
+	if k := findKey(e.keys, kid); k != nil {
 		return k, nil
 	}
 	return nil, refuse(e.err, "token signed with key %q, which issuer %s does not publish", kid, iss)
@@ -359,34 +318,25 @@ func findKey(set []jose.JSONWebKey, kid string) *jose.JSONWebKey {
 // fetchIfDue fetches the issuer's keys when they are missing, older than the
 // cache TTL, or force is set; never twice within RefetchInterval. A failed
 // fetch keeps the previous keys.
-func (f *Federation) fetchIfDue(ctx context.Context, iss string, e *issuerKeys, force bool) {
-	now := f.now()
-	due := force || e.set == nil || now.Sub(e.fetched) >= f.opts.KeyCacheTTL
-	if !due || (!e.tried.IsZero() && now.Sub(e.tried) < f.opts.RefetchInterval) {
-		return
-	}
-	e.tried = now
-	// The fetch fills a shared cache: a client that goes away does not
-	// cut it short, the timeout does.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.opts.Timeout)
-	defer cancel()
-	set, err := f.fetchKeys(fctx, iss)
-	e.err = err
+func (f *Federation) fetchIfDue(ctx context.Context, iss string, e *keySet, force bool) {
+	pol := keyRefresh{ttl: f.opts.KeyCacheTTL, timeout: f.opts.Timeout}
+	err := e.refresh(ctx, f.now(), pol, force, f.opts.RefetchInterval, func(ctx context.Context) ([]jose.JSONWebKey, error) {
+		return f.fetchKeys(ctx, iss)
+	})
 	if err != nil {
 		f.log.WarnContext(ctx, "federation: cannot fetch issuer keys", "issuer", iss, "err", err)
-		return
 	}
-	e.set, e.fetched = set, now
 }
 
 // fetchKeys reads the issuer's discovery document and then its key set.
-// Keys that cannot be parsed or are for encryption are skipped.
+// Keys that cannot be parsed, have no key id or are for encryption are
+// skipped.
 func (f *Federation) fetchKeys(ctx context.Context, iss string) ([]jose.JSONWebKey, error) {
 	var doc struct {
 		Issuer  string `json:"issuer"`
 		JWKSURI string `json:"jwks_uri"`
 	}
-	if err := f.getJSON(ctx, strings.TrimSuffix(iss, "/")+"/.well-known/openid-configuration", &doc); err != nil {
+	if err := getJSON(ctx, f.client, discoveryURL(iss), f.checkURL, &doc); err != nil {
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
 	if doc.Issuer != iss {
@@ -399,55 +349,11 @@ func (f *Federation) fetchKeys(ctx context.Context, iss string) ([]jose.JSONWebK
 	if err := f.checkURL(ju); err != nil {
 		return nil, fmt.Errorf("jwks_uri: %w", err)
 	}
-	var raw struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
-	if err := f.getJSON(ctx, ju.String(), &raw); err != nil {
+	set, err := getKeySet(ctx, f.client, ju.String(), f.checkURL, true)
+	if err != nil {
 		return nil, fmt.Errorf("key set: %w", err)
 	}
-	set := []jose.JSONWebKey{}
-	for _, r := range raw.Keys {
-		var k jose.JSONWebKey
-		if err := k.UnmarshalJSON(r); err != nil || !k.IsPublic() || k.Use == "enc" || k.KeyID == "" {
-			continue
-		}
-		set = append(set, k)
-	}
 	return set, nil
-}
-
-func (f *Federation) getJSON(ctx context.Context, rawURL string, v any) error {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return err
-	}
-	if err := f.checkURL(u); err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", u.Redacted(), resp.Status)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20+1))
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", u.Redacted(), err)
-	}
-	if len(b) > 1<<20 {
-		return fmt.Errorf("GET %s: response larger than 1 MiB", u.Redacted())
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("GET %s: %w", u.Redacted(), err)
-	}
-	return nil
 }
 
 // issueFederated signs an exchanged robot token.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -14,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -135,13 +132,11 @@ type OIDCLogin struct {
 type oidcProvider struct {
 	cfg    OIDCProviderConfig
 	client *http.Client
+	keys   keySet
 
-	mu        sync.Mutex // serializes fetches and guards the fields below
-	meta      *oidcMetadata
-	metaAt    time.Time
-	keys      []jose.JSONWebKey
-	keysAt    time.Time
-	keysTried time.Time
+	mu     sync.Mutex // serializes discovery and guards the fields below
+	meta   *oidcMetadata
+	metaAt time.Time
 }
 
 // oidcMetadata is the part of a discovery document login uses.
@@ -203,42 +198,15 @@ func NewOIDCLogin(st OIDCLoginStore, box *Box, providers []OIDCProviderConfig, o
 		if c.DisplayName == "" {
 			c.DisplayName = c.Name
 		}
-		pool, err := oidcRoots(c.CAFile)
+		pool, err := trustedRoots(c.CAFile, "CA_FILE")
 		if err != nil {
 			return nil, fmt.Errorf("OIDC provider %q: %w", c.Name, err)
 		}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		client := &http.Client{Transport: tr, Timeout: opts.Timeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 5 {
-				return errors.New("too many redirects")
-			}
-			return httpsURL(req.URL.String())
-		}}
-		l.providers[c.Name] = &oidcProvider{cfg: c, client: client}
+		l.providers[c.Name] = &oidcProvider{cfg: c, client: providerClient(pool, opts.Timeout, httpsOnly)}
 		l.names = append(l.names, c.Name)
 	}
 	slices.Sort(l.names)
 	return l, nil
-}
-
-// oidcRoots is the system pool plus the certificates of caFile.
-func oidcRoots(caFile string) (*x509.CertPool, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if caFile == "" {
-		return pool, nil
-	}
-	b, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("CA_FILE: %w", err)
-	}
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("CA_FILE %s: no PEM certificate found", caFile)
-	}
-	return pool, nil
 }
 
 func httpsURL(raw string) error {
@@ -248,6 +216,9 @@ func httpsURL(raw string) error {
 	}
 	return nil
 }
+
+// httpsOnly is the URL policy of login providers.
+func httpsOnly(u *url.URL) error { return httpsURL(u.String()) }
 
 // Providers lists the providers by name.
 func (l *OIDCLogin) Providers() []OIDCProviderInfo {
@@ -521,12 +492,12 @@ func (l *OIDCLogin) verifyIDToken(ctx context.Context, p *oidcProvider, meta *oi
 // key for alg), fetching the key set when it is stale and once more
 // (rate-limited) when kid is unknown.
 func (l *OIDCLogin) signingKey(ctx context.Context, p *oidcProvider, meta *oidcMetadata, kid, alg string) (*jose.JSONWebKey, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.keys.Lock()
+	defer p.keys.Unlock()
 	pick := func() *jose.JSONWebKey {
 		var found []*jose.JSONWebKey
-		for i := range p.keys {
-			k := &p.keys[i]
+		for i := range p.keys.keys {
+			k := &p.keys.keys[i]
 			if (kid != "" && k.KeyID == kid) || (kid == "" && (k.Algorithm == "" || k.Algorithm == alg)) {
 				found = append(found, k)
 			}
@@ -537,46 +508,31 @@ func (l *OIDCLogin) signingKey(ctx context.Context, p *oidcProvider, meta *oidcM
 		return found[0]
 	}
 	now := l.now()
-	var err error
-	if p.keys == nil || now.Sub(p.keysAt) >= l.opts.CacheTTL {
-		err = l.fetchKeys(ctx, p, meta)
-	}
+	pol := keyRefresh{ttl: l.opts.CacheTTL, timeout: l.opts.Timeout}
+	fetch := func(ctx context.Context) ([]jose.JSONWebKey, error) { return l.fetchKeys(ctx, p, meta) }
+	err := p.keys.refresh(ctx, now, pol, false, 0, fetch)
 	if k := pick(); k != nil {
 		return k, nil
 	}
-	if err == nil && now.Sub(p.keysTried) >= oidcKeyRefetch {
-		err = l.fetchKeys(ctx, p, meta)
+	if err == nil {
+		err = p.keys.refresh(ctx, now, pol, true, oidcKeyRefetch, fetch)
 		if k := pick(); k != nil {
 			return k, nil
 		}
 	}
-	if err != nil && p.keys == nil {
+	if err != nil && p.keys.keys == nil {
 		return nil, core.Wrap(core.CodeUnavailable, err, "cannot fetch the login provider's signing keys")
 	}
 	return nil, loginFailed(err, "the ID token is signed with a key the login provider does not publish")
 }
 
-// fetchKeys reads the key set (p.mu held). Unusable keys are skipped; a
-// failed fetch keeps the previous keys.
-func (l *OIDCLogin) fetchKeys(ctx context.Context, p *oidcProvider, meta *oidcMetadata) error {
-	p.keysTried = l.now()
-	var raw struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
-	if err := l.getJSON(ctx, p, meta.JWKSURI, &raw); err != nil {
+// fetchKeys reads the key set. Unusable keys are skipped.
+func (l *OIDCLogin) fetchKeys(ctx context.Context, p *oidcProvider, meta *oidcMetadata) ([]jose.JSONWebKey, error) {
+	set, err := getKeySet(ctx, p.client, meta.JWKSURI, httpsOnly, false)
+	if err != nil {
 		l.log.WarnContext(ctx, "oidc login: cannot fetch the provider's keys", "provider", p.cfg.Name, "err", err)
-		return err
 	}
-	set := []jose.JSONWebKey{}
-	for _, r := range raw.Keys {
-		var k jose.JSONWebKey
-		if err := k.UnmarshalJSON(r); err != nil || !k.IsPublic() || k.Use == "enc" {
-			continue
-		}
-		set = append(set, k)
-	}
-	p.keys, p.keysAt = set, p.keysTried
-	return nil
+	return set, err
 }
 
 // metadata returns the provider's discovery document, fetching it when it is
@@ -588,7 +544,11 @@ func (l *OIDCLogin) metadata(ctx context.Context, p *oidcProvider) (*oidcMetadat
 		return p.meta, nil
 	}
 	var m oidcMetadata
-	err := l.getJSON(ctx, p, strings.TrimSuffix(p.cfg.Issuer, "/")+"/.well-known/openid-configuration", &m)
+	// The fetch fills a shared cache: the timeout bounds it, not the
+	// caller going away.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.Timeout)
+	err := getJSON(fctx, p.client, discoveryURL(p.cfg.Issuer), httpsOnly, &m)
+	cancel()
 	if err == nil && strings.TrimSuffix(m.Issuer, "/") != strings.TrimSuffix(p.cfg.Issuer, "/") {
 		err = fmt.Errorf("the discovery document names issuer %q, not %q", m.Issuer, p.cfg.Issuer)
 	}
@@ -606,38 +566,4 @@ func (l *OIDCLogin) metadata(ctx context.Context, p *oidcProvider) (*oidcMetadat
 	}
 	p.meta, p.metaAt = &m, l.now()
 	return p.meta, nil
-}
-
-func (l *OIDCLogin) getJSON(ctx context.Context, p *oidcProvider, rawURL string, v any) error {
-	if err := httpsURL(rawURL); err != nil {
-		return err
-	}
-	// The fetch fills a shared cache: the timeout bounds it, not the
-	// caller going away.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(fctx, http.MethodGet, rawURL, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", rawURL, resp.Status)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20+1))
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", rawURL, err)
-	}
-	if len(b) > 1<<20 {
-		return fmt.Errorf("GET %s: response larger than 1 MiB", rawURL)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("GET %s: %w", rawURL, err)
-	}
-	return nil
 }

@@ -2,10 +2,8 @@ package auth_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -34,17 +32,7 @@ func openSQLite(t *testing.T) *store.DB {
 // skips (fails under WHARF_E2E_REQUIRE=1) when it is not installed.
 func pgServer(t *testing.T) func(t *testing.T) *store.DB {
 	t.Helper()
-	srv, err := pgtest.Start(context.Background(), pgtest.Options{})
-	if errors.Is(err, pgtest.ErrNotInstalled) {
-		if os.Getenv("WHARF_E2E_REQUIRE") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := pgtest.ForTest(t, pgtest.Options{})
 	var n atomic.Int64
 	return func(t *testing.T) *store.DB {
 		dsn, err := srv.CreateDatabase(context.Background(), fmt.Sprintf("auth%d", n.Add(1)))

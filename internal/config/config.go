@@ -116,6 +116,13 @@ type Config struct {
 	// configured through /api/v1/organization/{org}/proxycache serves pulls
 	// from an upstream registry, caching what it fetches.
 	ProxyCache bool `yaml:"FEATURE_PROXY_CACHE"`
+	// ProxyCacheUpstreamAllowlist, when set, lists the only upstream hosts
+	// proxy caches may use ("quay.io", "host:5000", "*.example.com");
+	// ProxyCacheBlockInternalUpstreams refuses connections to loopback,
+	// link-local, private and other internal addresses but those of
+	// allowlisted hosts (organization admins choose upstreams).
+	ProxyCacheUpstreamAllowlist      []string `yaml:"PROXY_CACHE_UPSTREAM_ALLOWLIST"`
+	ProxyCacheBlockInternalUpstreams bool     `yaml:"PROXY_CACHE_BLOCK_INTERNAL_UPSTREAMS"`
 	// RepoMirror enables repository mirroring (/api/v1/repository/{repo}/mirror
 	// and the sync jobs); RepoMirrorInterval is how often due syncs are
 	// looked for (Quay's REPO_MIRROR_INTERVAL).

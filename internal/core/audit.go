@@ -92,15 +92,16 @@ const (
 	LogSetRepoDescription   = "set_repo_description"
 	LogChangeRepoState      = "change_repo_state"
 
-	LogCreateTag            = "create_tag"
-	LogMoveTag              = "move_tag"
-	LogDeleteTag            = "delete_tag"
-	LogRevertTag            = "revert_tag"
-	LogChangeTagExpiration  = "change_tag_expiration"
-	LogTagExpiration        = "tag_expiration" // Wharf: an expired tag ended by the expiry job
-	LogPermanentlyDeleteTag = "permanently_delete_tag"
-	LogAutopruneTagDelete   = "autoprune_tag_delete"
-	LogDeleteManifest       = "delete_manifest" // Wharf: a manifest deleted by digest
+	LogCreateTag             = "create_tag"
+	LogMoveTag               = "move_tag"
+	LogDeleteTag             = "delete_tag"
+	LogRevertTag             = "revert_tag"
+	LogChangeTagExpiration   = "change_tag_expiration"
+	LogChangeTagImmutability = "change_tag_immutability"
+	LogTagExpiration         = "tag_expiration" // Wharf: an expired tag ended by the expiry job
+	LogPermanentlyDeleteTag  = "permanently_delete_tag"
+	LogAutopruneTagDelete    = "autoprune_tag_delete"
+	LogDeleteManifest        = "delete_manifest" // Wharf: a manifest deleted by digest
 
 	LogAddRepoPermission    = "add_repo_permission"
 	LogChangeRepoPermission = "change_repo_permission"
@@ -136,6 +137,7 @@ const (
 	LogUserChangeEmail         = "user_change_email"
 	LogUserChangePassword      = "user_change_password"
 	LogUserChangeTagExpiration = "user_change_tag_expiration"
+	LogUserChangeSuperuser     = "user_change_superuser" // Wharf: the superuser flag set or cleared
 
 	LogCreateImmutabilityPolicy = "create_immutability_policy"
 	LogUpdateImmutabilityPolicy = "update_immutability_policy"
@@ -188,7 +190,7 @@ func AuditKinds() []string {
 	return []string{
 		LogLoginSuccess, LogLoginFailure, LogLogoutSuccess, LogFederatedRobotTx,
 		LogPushRepo, LogPullRepo, LogCreateRepo, LogDeleteRepo, LogChangeRepoVisibility, LogSetRepoDescription, LogChangeRepoState,
-		LogCreateTag, LogMoveTag, LogDeleteTag, LogRevertTag, LogChangeTagExpiration, LogTagExpiration,
+		LogCreateTag, LogMoveTag, LogDeleteTag, LogRevertTag, LogChangeTagExpiration, LogChangeTagImmutability, LogTagExpiration,
 		LogPermanentlyDeleteTag, LogAutopruneTagDelete, LogDeleteManifest,
 		LogAddRepoPermission, LogChangeRepoPermission, LogDeleteRepoPermission,
 		LogOrgCreate, LogOrgDelete, LogOrgChangeEmail, LogOrgChangeTagExpiration,
@@ -198,6 +200,7 @@ func AuditKinds() []string {
 		LogCreateApplication, LogUpdateApplication, LogDeleteApplication,
 		LogCreateAppSpecificToken, LogRevokeAppSpecificToken,
 		LogUserCreate, LogUserDelete, LogUserDisable, LogUserEnable, LogUserChangeEmail, LogUserChangePassword, LogUserChangeTagExpiration,
+		LogUserChangeSuperuser,
 		LogCreateImmutabilityPolicy, LogUpdateImmutabilityPolicy, LogDeleteImmutabilityPolicy,
 		LogCreateNSAutoprunePolicy, LogUpdateNSAutoprunePolicy, LogDeleteNSAutoprunePolicy,
 		LogCreateRepoAutoprune, LogUpdateRepoAutoprune, LogDeleteRepoAutoprune,

@@ -38,6 +38,7 @@ type browser struct {
 	console []string // console errors and uncaught exceptions
 	csp     []string // Content-Security-Policy violations
 	shots   int
+	clicks  int // clickText calls so far
 }
 
 // chromiumPath finds Debian's chromium (or another Chrome build), skipping
@@ -266,27 +267,37 @@ func (b *browser) click(selector string) {
 	}
 }
 
-// clickText clicks the first visible button or link (matched by the CSS
-// selector, e.g. "button" or "a") whose text or aria-label is name.
+// clickText clicks the first visible, enabled button or link (matched by
+// the CSS selector, e.g. "button" or "a") whose text or aria-label is name,
+// waiting for it to appear. It clicks exactly once, in the same evaluation
+// that finds the element, and never touches the element afterwards: a click
+// that removes it (a dialog closing, a table redrawing, a page change) is
+// fine.
 func (b *browser) clickText(selector, name string) {
 	b.t.Helper()
 	ctx, cancel := b.step()
 	defer cancel()
-	const mark = "data-harness-click"
-	_, err := poll[bool](ctx, `(sel, name, mark) => {
-  for (const el of document.querySelectorAll('[' + mark + ']')) el.removeAttribute(mark);
+	// The token makes a retried evaluation (after a navigation reset the
+	// execution context mid-call) see that it already clicked.
+	b.mu.Lock()
+	b.clicks++
+	token := fmt.Sprintf("click-%d", b.clicks)
+	b.mu.Unlock()
+	_, err := poll[bool](ctx, `(sel, name, token) => {
+  if (window.__harnessClicked === token) return true;
   for (const el of document.querySelectorAll(sel)) {
     const text = (el.getAttribute('aria-label') || el.textContent).trim();
-    if (text === name && el.offsetParent !== null) { el.setAttribute(mark, '1'); return true; }
+    if (text === name && el.offsetParent !== null && !el.disabled) {
+      window.__harnessClicked = token;
+      el.scrollIntoView({ block: 'center' });
+      el.click();
+      return true;
+    }
   }
   return false;
-}`, selector, name, mark)
+}`, selector, name, token)
 	if err != nil {
-		b.fail("no %s named %q: %v", selector, name, err)
-	}
-	sel := chromedp.CSS("[" + mark + "]")
-	if err := chromedp.Do(ctx, chromedp.Click(sel)); err != nil {
-		b.fail("click %s %q: %v", selector, name, err)
+		b.fail("no enabled %s named %q: %v (page text: %.300q)", selector, name, err, b.bodyText())
 	}
 }
 

@@ -12,11 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/wharfhq/wharf/internal/oidctest"
 )
 
@@ -97,15 +92,8 @@ func TestFederationRobotLogin(t *testing.T) {
 	staticToken, _ := robot["token"].(string)
 
 	// The admin pushes fedorg/app:1; the robot may read it.
-	ref, err := name.ParseReference(srv.Host+"/fedorg/app:1", name.Insecure)
+	img, err := pushRandomImage(t, srv.Host+"/fedorg/app:1", "admin", adminPass, 2048, 2)
 	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := random.Image(2048, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: "admin", Password: adminPass}), remote.WithContext(t.Context())); err != nil {
 		t.Fatalf("admin push: %v", err)
 	}
 	want, _ := img.Digest()

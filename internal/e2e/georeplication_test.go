@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -46,32 +45,11 @@ func (g geoSite) yaml() string {
 func startGeo(t *testing.T) (east, west geoSite, eastCfg, westCfg string) {
 	t.Helper()
 	requireTool(t, "versitygw")
-	pg, err := pgtest.Start(t.Context(), pgtest.Options{})
-	if errors.Is(err, pgtest.ErrNotInstalled) {
-		if os.Getenv("WHARF_E2E_REQUIRE") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pg.Stop)
-	dsn, err := pg.CreateDatabase(t.Context(), "wharf")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pg := pgtest.ForTest(t, pgtest.Options{})
+	dsn := pg.Database(t, "wharf")
 	sites := make([]geoSite, 2)
 	for i, n := range []string{"east", "west"} {
-		s, err := s3test.Start(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Stop)
-		if err := s.NewBucket("wharf"); err != nil {
-			t.Fatal(err)
-		}
-		sites[i] = geoSite{name: n, s3: s}
+		sites[i] = geoSite{name: n, s3: startS3Bucket(t, "wharf")}
 	}
 	east, west = sites[0], sites[1]
 	write := func(pref ...string) string {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,29 +26,9 @@ type scaleOut struct {
 func startScaleOut(t *testing.T) *scaleOut {
 	t.Helper()
 	requireTool(t, "versitygw")
-	pg, err := pgtest.Start(t.Context(), pgtest.Options{})
-	if errors.Is(err, pgtest.ErrNotInstalled) {
-		if os.Getenv("WHARF_E2E_REQUIRE") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pg.Stop)
-	dsn, err := pg.CreateDatabase(t.Context(), "wharf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s3, err := s3test.Start(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s3.Stop)
-	if err := s3.NewBucket("wharf"); err != nil {
-		t.Fatal(err)
-	}
+	pg := pgtest.ForTest(t, pgtest.Options{})
+	dsn := pg.Database(t, "wharf")
+	s3 := startS3Bucket(t, "wharf")
 	cfg := fmt.Sprintf(`DB_URI: %s
 DATABASE_SECRET_KEY: shared-secret-of-the-replicas-0123
 FEATURE_SPARSE_MANIFESTS: true
@@ -70,6 +49,21 @@ DISTRIBUTED_STORAGE_PREFERENCE: [default]
 		t.Fatal(err)
 	}
 	return &scaleOut{config: path}
+}
+
+// startS3Bucket starts an S3 server (versitygw) for the test with one
+// bucket.
+func startS3Bucket(t *testing.T, bucket string) *s3test.Server {
+	t.Helper()
+	s, err := s3test.Start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	if err := s.NewBucket(bucket); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // haClient speaks the upload protocol with Basic credentials to any replica.

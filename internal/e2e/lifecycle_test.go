@@ -4,11 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // TestLifecycleCrane drives tag lifecycle rules with the crane CLI against
@@ -22,15 +17,7 @@ func TestLifecycleCrane(t *testing.T) {
 		map[string]any{"username": "admin", "password": adminPass, "email": "admin@example.com", "access_token": true}, 200)
 	token, _ := init["access_token"].(string)
 	base := srv.Host + "/admin/base:1"
-	ref, err := name.ParseReference(base, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := random.Image(1024, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: "admin", Password: adminPass}), remote.WithContext(t.Context())); err != nil {
+	if _, err := pushRandomImage(t, base, "admin", adminPass, 1024, 1); err != nil {
 		t.Fatal(err)
 	}
 	c := newClientRun(t, srv, "admin", adminPass)

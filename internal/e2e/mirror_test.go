@@ -255,3 +255,72 @@ func mirrorSign(t *testing.T, repo name.Repository, subject string) string {
 	}
 	return d.String()
 }
+
+// TestOrgMirror mirrors an upstream namespace into an organization through
+// the API and the job queue: the discovery creates a MIRROR repository per
+// matching upstream repository, whose mirror then syncs; each step is in
+// the repository's audit log once.
+func TestOrgMirror(t *testing.T) {
+	requireTool(t, "crane")
+	up := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(up.Close)
+	upHost := strings.TrimPrefix(up.URL, "http://")
+	digests := map[string]string{}
+	for _, repo := range []string{"team/app", "team/tool", "team/skip-me", "other/app"} {
+		r, err := name.NewRepository(upHost+"/"+repo, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests[repo] = mirrorPush(t, r.Tag("v1"))
+	}
+
+	a := startServerEnv(t, []string{"WHARF_REPO_MIRROR_INTERVAL=1s"})
+	const adminPass = "admin-password-orgmirror"
+	token := mirrorInit(t, a, adminPass)
+	apiJSON(t, a, token, "POST", "/api/v1/organization/", map[string]any{"name": "acme", "email": "acme@example.com"}, 201)
+	apiJSON(t, a, token, "PUT", "/api/v1/organization/acme/robots/syncer", map[string]any{"description": "mirror"}, 201)
+	apiJSON(t, a, token, "POST", "/api/v1/organization/acme/mirror", map[string]any{
+		"external_registry": upHost, "external_namespace": "team", "repository_filter": []string{"app", "tool"},
+		"sync_interval": 86400, "robot_username": "acme+syncer",
+		"root_rule":                map[string]any{"rule_kind": "tag_glob_csv", "rule_value": []string{"v*"}},
+		"external_registry_config": map[string]any{"verify_tls": false},
+	}, 201)
+
+	for _, repo := range []string{"app", "tool"} {
+		path := "/api/v1/repository/acme/" + repo + "/mirror"
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			view := apiJSON(t, a, token, "GET", "/api/v1/organization/acme/mirror", nil, 200)
+			if view["repositories_created"] == float64(2) {
+				v := apiJSON(t, a, token, "GET", path, nil, 200)
+				if v["sync_status"] == "SUCCESS" && v["tags_synced"] == float64(1) {
+					break
+				}
+				if v["sync_status"] == "FAIL" {
+					t.Fatalf("the sync of acme/%s failed: %v", repo, v)
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("acme/%s was not mirrored: %v", repo, view)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		logs := apiJSON(t, a, token, "GET", "/api/v1/repository/acme/"+repo+"/logs", nil, 200)
+		kinds := map[string]int{}
+		for _, l := range logs["logs"].([]any) {
+			kinds[l.(map[string]any)["kind"].(string)]++
+		}
+		for _, k := range []string{"create_repo", "repo_mirror_enabled", "repo_mirror_sync_started", "repo_mirror_sync_success"} {
+			if kinds[k] != 1 {
+				t.Fatalf("acme/%s audit log: %d %s entries, want 1 (%v)", repo, kinds[k], k, kinds)
+			}
+		}
+	}
+	apiJSON(t, a, token, "GET", "/api/v1/repository/acme/skip-me", nil, 404)
+
+	c := newClientRun(t, a, "admin", adminPass)
+	c.login(t, "crane", "auth", "login", a.Host, "-u", "admin", "--password-stdin")
+	if d := c.craneDigest(t, a.Host+"/acme/app:v1"); d != digests["team/app"] {
+		t.Fatalf("acme/app:v1 is %s, upstream team/app:v1 %s", d, digests["team/app"])
+	}
+}

@@ -22,20 +22,8 @@ func startTLSPostgres(t *testing.T, ca *pgtest.CA) *pgtest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := pgtest.Start(t.Context(), opts)
-	if errors.Is(err, pgtest.ErrNotInstalled) {
-		if os.Getenv("WHARF_E2E_REQUIRE") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	if _, err := srv.CreateDatabase(t.Context(), "wharf"); err != nil {
-		t.Fatal(err)
-	}
+	srv := pgtest.ForTest(t, opts)
+	srv.Database(t, "wharf")
 	return srv
 }
 

@@ -10,9 +10,25 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
+
+// pushRandomImage writes a random image of layers layers of size bytes each
+// to ref (HOST/REPO:TAG) as user, and returns it and the push's error.
+func pushRandomImage(t *testing.T, ref, user, pass string, size int64, layers int) (v1.Image, error) {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := random.Image(size, int64(layers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img, remote.Write(r, img, remote.WithAuth(&authn.Basic{Username: user, Password: pass}), remote.WithContext(t.Context()))
+}
 
 // apiJSON calls the REST API with a bearer token and decodes the answer.
 func apiJSON(t *testing.T, srv *server, token, method, path string, body any, want int) map[string]any {
@@ -69,15 +85,8 @@ func TestRobotLogin(t *testing.T) {
 	}
 
 	// The admin pushes org/httpd:1 (a random image).
-	ref, err := name.ParseReference(srv.Host+"/org/httpd:1", name.Insecure)
+	img, err := pushRandomImage(t, srv.Host+"/org/httpd:1", "admin", adminPass, 2048, 2)
 	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := random.Image(2048, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: "admin", Password: adminPass}), remote.WithContext(t.Context())); err != nil {
 		t.Fatalf("admin push: %v", err)
 	}
 	want, _ := img.Digest()

@@ -203,3 +203,60 @@ func TestBrowserHarnessReportsCSP(t *testing.T) {
 		}
 	}
 }
+
+// The repository list's pager follows Quay's next_page tokens in batches
+// of pages, so lists longer than one batch load on demand. The page's
+// fetch answers from a list of 25 pages here.
+func TestUIPager(t *testing.T) {
+	b, base := uiModules(t)
+	type result struct {
+		First, Second, Third int
+		DoneAfterFirst       bool
+		Done                 bool
+		URLs                 []string
+	}
+	r := eval[result](b, `(async () => {
+  const { pager } = await import('`+base+`api.js');
+  const urls = [];
+  const real = window.fetch;
+  window.fetch = async (url) => {
+    if (!String(url).startsWith('/api/v1/repository')) return real(url); // the app's own requests
+    urls.push(String(url));
+    const u = new URL(url, location.href);
+    const m = /^p\/(\d+)&x$/.exec(u.searchParams.get('next_page') || 'p/0&x');
+    const n = m ? Number(m[1]) : -1;
+    const body = { repositories: [{ name: 'r' + n }] };
+    if (n < 24) body.next_page = 'p/' + (n + 1) + '&x';
+    return new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } });
+  };
+  try {
+    const p = pager('/repository?public=true', 'repositories', 20);
+    const first = await p.more();
+    const doneAfterFirst = p.done;
+    const second = await p.more();
+    const third = await p.more();
+    return { First: first.length, DoneAfterFirst: doneAfterFirst, Second: second.length, Third: third.length, Done: p.done, URLs: urls };
+  } finally {
+    window.fetch = real;
+  }
+})()`)
+	if r.First != 20 || r.DoneAfterFirst || r.Second != 5 || r.Third != 0 || !r.Done || len(r.URLs) != 25 {
+		t.Fatalf("pager: %+v", r)
+	}
+	if r.URLs[0] != "/api/v1/repository?public=true" || r.URLs[21] != "/api/v1/repository?public=true&next_page=p%2F21%26x" {
+		t.Fatalf("pager requests: %q, %q", r.URLs[0], r.URLs[21])
+	}
+}
+
+// The time-machine choices are named from the server's seconds.
+func TestUIFormatWindow(t *testing.T) {
+	b, base := uiModules(t)
+	got := eval[[]string](b, `(async () => {
+  const { formatWindow } = await import('`+base+`pages/organization.js');
+  return [0, 60, 3600, 86400, 172800, 604800, 1209600, 3024000, 90, null].map(formatWindow);
+})()`)
+	want := "None,1 minute,1 hour,1 day,2 days,1 week,2 weeks,5 weeks,90 seconds,None"
+	if strings.Join(got, ",") != want {
+		t.Fatalf("formatWindow: %s, want %s", strings.Join(got, ","), want)
+	}
+}

@@ -97,28 +97,6 @@ func closeDialog(b *browser) {
 	b.waitGone("dialog")
 }
 
-// clickButton clicks the first visible element matched by selector whose
-// text or aria-label is name, waiting for it to appear. Unlike clickText it
-// does not touch the element after the click, so buttons that re-render the
-// page (and so disappear) are fine.
-func clickButton(b *browser, selector, name string) {
-	b.t.Helper()
-	sel, _ := json.Marshal(selector)
-	nm, _ := json.Marshal(name)
-	ctx, cancel := b.step()
-	defer cancel()
-	_, err := chromedp.Run(ctx, chromedp.PollFunction[bool](`() => {
-  for (const el of document.querySelectorAll(`+string(sel)+`)) {
-    const text = (el.getAttribute('aria-label') || el.textContent).trim();
-    if (text === `+string(nm)+` && el.offsetParent !== null && !el.disabled) { el.click(); return true; }
-  }
-  return false;
-}`, chromedp.WithPollingTimeout(stepTimeout)))
-	if err != nil {
-		b.fail("no %s named %q: %v", selector, name, err)
-	}
-}
-
 // TestUIOrg walks the administration journey in the web
 // UI: create an organization, a team and a robot; copy the robot's docker
 // login line from the page; give the robot read, so a podman push is
@@ -143,7 +121,7 @@ func TestUIOrg(t *testing.T) {
 	// Create the organization.
 	b.visit(srv.URL + "/organization")
 	b.fillLabel("Organization name", "acme")
-	clickButton(b, "button", "Create organization")
+	b.clickText("button", "Create organization")
 	b.waitText("[data-test=org-name]", "acme")
 	b.screenshot("organization")
 
@@ -165,7 +143,7 @@ func TestUIOrg(t *testing.T) {
 	b.visit(srv.URL + "/organization/acme?tab=teams")
 	b.fillLabel("Team name", "deployers")
 	b.fillLabel("Team description", teamXSS)
-	clickButton(b, "button", "Create team")
+	b.clickText("button", "Create team")
 	b.waitText("[data-test=teams-table]", "deployers")
 	b.waitText("[data-test=teams-table]", teamXSS)
 	checkInert(b)
@@ -175,7 +153,7 @@ func TestUIOrg(t *testing.T) {
 	b.visit(srv.URL + "/organization/acme?tab=robots")
 	b.fillLabel("Robot name", "ci")
 	b.fillLabel("Description", robotXSS)
-	clickButton(b, "button", "Create robot")
+	b.clickText("button", "Create robot")
 	b.waitVisible("[data-test=robot-credentials]")
 	line := strings.TrimSpace(b.text("[data-test=robot-docker-login]"))
 	b.click(`button[aria-label="Copy docker login"]`)
@@ -198,8 +176,8 @@ func TestUIOrg(t *testing.T) {
 	checkInert(b)
 
 	// Read on acme/app.
-	clickButton(b, "button", "Permissions of acme+ci")
-	clickButton(b, "dialog button", "Add permission")
+	b.clickText("button", "Permissions of acme+ci")
+	b.clickText("dialog button", "Add permission")
 	b.waitText("[data-test=robot-permissions]", "app")
 	b.screenshot("robot-read")
 	closeDialog(b)
@@ -219,7 +197,7 @@ func TestUIOrg(t *testing.T) {
 	}
 
 	// Grant write in the UI; the push is accepted.
-	clickButton(b, "button", "Permissions of acme+ci")
+	b.clickText("button", "Permissions of acme+ci")
 	selectOption(b, `dialog select[aria-label="Role of acme+ci on app"]`, "write")
 	b.waitText(".toast", "now has write on app")
 	closeDialog(b)
@@ -229,16 +207,16 @@ func TestUIOrg(t *testing.T) {
 	b.screenshot("robots")
 
 	// Keyless federation: one issuer/subject row, saved and read back.
-	clickButton(b, "button", "Federation of acme+ci")
+	b.clickText("button", "Federation of acme+ci")
 	b.fillLabel("Issuer URL 1", "https://token.actions.githubusercontent.com")
 	b.fillLabel("Subject 1", "repo:acme/app:ref:refs/heads/main")
-	clickButton(b, "dialog button", "Save federation")
+	b.clickText("dialog button", "Save federation")
 	b.waitGone("dialog")
 	fed := apiJSONList(t, srv, initToken(t, init), "/api/v1/organization/acme/robots/ci/federation")
 	if len(fed) != 1 || fed[0]["issuer"] != "https://token.actions.githubusercontent.com" || fed[0]["subject"] != "repo:acme/app:ref:refs/heads/main" {
 		t.Fatalf("federation after saving: %v", fed)
 	}
-	clickButton(b, "button", "Federation of acme+ci")
+	b.clickText("button", "Federation of acme+ci")
 	b.waitVisible("dialog [name=subject]")
 	if v := eval[string](b, `document.querySelector('dialog [name=subject]').value`); v != "repo:acme/app:ref:refs/heads/main" {
 		b.fail("the federation dialog shows subject %q", v)
@@ -248,9 +226,9 @@ func TestUIOrg(t *testing.T) {
 
 	// The robot joins the team.
 	b.visit(srv.URL + "/organization/acme?tab=teams")
-	clickButton(b, "button", "Manage team deployers")
+	b.clickText("button", "Manage team deployers")
 	b.fillLabel("User or robot to add", "acme+ci")
-	clickButton(b, "dialog button", "Add member")
+	b.clickText("dialog button", "Add member")
 	b.waitText("[data-test=team-members]", "acme+ci")
 	b.screenshot("team-members")
 	closeDialog(b)
@@ -259,14 +237,14 @@ func TestUIOrg(t *testing.T) {
 	// A default permission: new repositories give the team read.
 	b.visit(srv.URL + "/organization/acme?tab=defaults")
 	selectOption(b, b.labelled("Team"), "deployers")
-	clickButton(b, "button", "Add default permission")
+	b.clickText("button", "Add default permission")
 	b.waitText("[data-test=prototypes-table]", "deployers (team)")
 	b.screenshot("default-permissions")
 
 	// A quota (the administrator is a superuser) and the usage bar.
 	b.visit(srv.URL + "/organization/acme?tab=quota")
 	b.fillLabel("Quota", "10 GiB")
-	clickButton(b, "button", "Save quota")
+	b.clickText("button", "Save quota")
 	b.waitText("[data-test=usage-text]", "of 10 GiB used")
 	b.waitVisible("meter.usage-meter")
 	b.screenshot("quota")
@@ -274,7 +252,7 @@ func TestUIOrg(t *testing.T) {
 	// An auto-prune policy.
 	b.visit(srv.URL + "/organization/acme?tab=policies")
 	b.fillLabel("Value", "5")
-	clickButton(b, "button", "Create policy")
+	b.clickText("button", "Create policy")
 	b.waitText("[data-test=prune-table]", "Keep the newest 5 tags")
 	b.screenshot("policies")
 
@@ -288,7 +266,7 @@ func TestUIOrg(t *testing.T) {
 	}
 	b.screenshot("usage-logs")
 	selectOption(b, b.labelled("Action"), "create_robot")
-	clickButton(b, "button", "Filter")
+	b.clickText("button", "Filter")
 	waitJS(b, `(() => {
   const kinds = [...document.querySelectorAll('[data-test=logs-table] [data-test=log-kind]')].map((e) => e.textContent);
   return kinds.length > 0 && kinds.every((k) => k === 'create_robot');
@@ -310,9 +288,9 @@ func TestUIOrg(t *testing.T) {
 	selectOption(b, b.labelled("When this happens"), "vulnerability_found")
 	selectOption(b, b.labelled("Minimum severity"), "2")
 	b.fillLabel("URL", hook.URL+"/hook")
-	clickButton(b, "button", "Create notification")
+	b.clickText("button", "Create notification")
 	b.waitText("[data-test=notifications-table]", "Vulnerability found (High or worse)")
-	clickButton(b, "button", "Test notification security hook")
+	b.clickText("button", "Test notification security hook")
 	select {
 	case body := <-hooks:
 		if !strings.Contains(body, "acme/app") {
@@ -327,14 +305,14 @@ func TestUIOrg(t *testing.T) {
 	// (disabled) mirror configuration, whose status shows.
 	b.visit(srv.URL + "/repository/acme/app/settings?tab=state")
 	selectOption(b, b.labelled("Repository state"), "MIRROR")
-	clickButton(b, "button", "Change state")
+	b.clickText("button", "Change state")
 	b.waitText("[data-test=repo-state]", "MIRROR")
 	b.visit(srv.URL + "/repository/acme/app/settings?tab=mirroring")
 	b.fillLabel("Source repository", "127.0.0.1:9/upstream/app")
 	b.fillLabel("Tags to mirror (comma-separated globs)", "latest, v*")
 	b.fillLabel("Robot that pushes", "acme+ci")
 	b.click(b.labelled("Enabled"))
-	clickButton(b, "button", "Save mirroring")
+	b.clickText("button", "Save mirroring")
 	b.waitText("[data-test=mirror-status]", "Enabled")
 	if got := b.text("[data-test=mirror-status]"); !strings.Contains(got, "EnabledNo") {
 		b.fail("mirror status: %q", got)
@@ -348,14 +326,14 @@ func TestUIOrg(t *testing.T) {
 	b.visit(srv.URL + "/superuser?tab=users")
 	b.waitText("[data-test=su-users]", "admin")
 	b.fillLabel("Username", "bob")
-	clickButton(b, "button", "Create user")
+	b.clickText("button", "Create user")
 	b.waitVisible("[data-test=new-user-password]")
 	bobPass := strings.TrimSpace(b.text("[data-test=new-user-password]"))
 	closeDialog(b)
 	if code := v2AuthStatus(t, srv, "bob", bobPass); code != http.StatusOK {
 		t.Fatalf("the generated password of bob: HTTP %d", code)
 	}
-	clickButton(b, "button", "Disable bob")
+	b.clickText("button", "Disable bob")
 	b.waitText("[data-test=su-users]", "Disabled")
 	// (Sign-in checks at once; the registry may honour a password it
 	// verified a moment ago for a few seconds more.)
@@ -378,13 +356,13 @@ func TestUIOrg(t *testing.T) {
 	b.screenshot("account")
 	b.visit(srv.URL + "/user/admin?tab=robots")
 	b.fillLabel("Robot name", "mybot")
-	clickButton(b, "button", "Create robot")
+	b.clickText("button", "Create robot")
 	b.waitText("[data-test=robot-docker-login]", "-u='admin+mybot'")
 	closeDialog(b)
 	b.waitText("[data-test=robots-table]", "admin+mybot")
 	b.visit(srv.URL + "/user/admin?tab=tokens")
 	b.fillLabel("Token title", "laptop")
-	clickButton(b, "button", "Create token")
+	b.clickText("button", "Create token")
 	b.waitText("dialog", "docker login -u='$app'")
 	closeDialog(b)
 	b.waitText("[data-test=app-tokens]", "laptop")
@@ -393,8 +371,8 @@ func TestUIOrg(t *testing.T) {
 	// Regenerating the robot's token shows the new credentials; the old
 	// token stops working.
 	b.visit(srv.URL + "/organization/acme?tab=robots")
-	clickButton(b, "button", "Regenerate token of acme+ci")
-	clickButton(b, "dialog button", "Regenerate token")
+	b.clickText("button", "Regenerate token of acme+ci")
+	b.clickText("dialog button", "Regenerate token")
 	b.waitVisible("[data-test=robot-credentials]")
 	fresh := strings.TrimSpace(b.text("[data-test=robot-token]"))
 	if len(fresh) != 64 || fresh == robotToken {

@@ -8,7 +8,8 @@
 //
 // The API is small: Open a Queue next to the store, Enqueue(ctx, kind, args),
 // EnqueueTx in a store write transaction, Start workers with handlers and
-// periodic jobs (roles worker and all; a web replica only enqueues), Stats.
+// periodic jobs (roles worker and all; a web replica only enqueues), Stats
+// and KindStats.
 // Args are any JSON-encodable value; a handler decodes them (Job.Decode).
 //
 // # Enqueueing in the same transaction as the change

@@ -18,6 +18,7 @@ type engine interface {
 	insertTx(ctx context.Context, tx store.JobTx, a rawArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 	start(ctx context.Context, cfg *river.Config) (*stoppable, error)
 	counts(ctx context.Context) (map[rivertype.JobState]int, error)
+	countsByKind(ctx context.Context) (map[string]Stats, error)
 	close() error
 }
 
@@ -40,6 +41,22 @@ type riverEngine[TTx any] struct {
 	// withTx runs fn with the store's open transaction as a TTx.
 	withTx  func(ctx context.Context, tx store.JobTx, fn func(TTx) error) error
 	release func() error
+	// byKind counts River's jobs by kind and state (kindCountsSQL) on
+	// River's own connections.
+	byKind func(ctx context.Context) (map[string]Stats, error)
+}
+
+// kindCountsSQL counts River's jobs by kind and state; the same text runs on
+// SQLite and PostgreSQL (River's table, the one exception to "SQL only in
+// internal/store").
+const kindCountsSQL = `SELECT kind, CAST(state AS TEXT), COUNT(*) FROM river_job GROUP BY kind, state`
+
+// addKindCount adds one row of kindCountsSQL to m.
+func addKindCount(m map[string]Stats, kind, state string, n int) {
+	if m[kind] == nil {
+		m[kind] = Stats{}
+	}
+	m[kind][state] += n
 }
 
 func newRiverEngine[TTx any](dialect store.Dialect, cfg *river.Config, newDriver func() riverdriver.Driver[TTx],
@@ -84,6 +101,10 @@ func (e *riverEngine[TTx]) start(ctx context.Context, cfg *river.Config) (*stopp
 
 func (e *riverEngine[TTx]) counts(ctx context.Context) (map[rivertype.JobState]int, error) {
 	return e.inserter.Driver().GetExecutor().JobCountByAllStates(ctx, &riverdriver.JobCountByAllStatesParams{})
+}
+
+func (e *riverEngine[TTx]) countsByKind(ctx context.Context) (map[string]Stats, error) {
+	return e.byKind(ctx)
 }
 
 func (e *riverEngine[TTx]) close() error { return e.release() }

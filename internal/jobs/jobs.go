@@ -158,6 +158,16 @@ func (q *Queue) Stats(ctx context.Context) (Stats, error) {
 	return out, nil
 }
 
+// KindStats counts the jobs in the queue by kind, then state. Kinds are
+// whatever was enqueued: a caller that exports them bounds them itself.
+func (q *Queue) KindStats(ctx context.Context) (map[string]Stats, error) {
+	m, err := q.eng.countsByKind(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("job stats by kind: %w", err)
+	}
+	return m, nil
+}
+
 // Close releases the queue's connections. Stop any Runner first.
 func (q *Queue) Close() error { return q.eng.close() }
 

@@ -54,6 +54,7 @@ func runSuite(t *testing.T, open opener) {
 		{"KindBackoff", testKindBackoff},
 		{"Periodic", testPeriodic},
 		{"ConcurrentWithStoreWrites", testConcurrentWithStoreWrites},
+		{"KindStats", testKindStats},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
 	}

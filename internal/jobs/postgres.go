@@ -54,8 +54,27 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Queue, error)
 		pool.Close()
 		return nil, err
 	}
+	eng.byKind = func(ctx context.Context) (map[string]Stats, error) { return postgresKindCounts(ctx, pool) }
 	q.eng = eng
 	return q, nil
+}
+
+func postgresKindCounts(ctx context.Context, pool *pgxpool.Pool) (map[string]Stats, error) {
+	rows, err := pool.Query(ctx, kindCountsSQL)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]Stats{}
+	for rows.Next() {
+		var kind, state string
+		var n int64
+		if err := rows.Scan(&kind, &state, &n); err != nil {
+			return nil, err
+		}
+		addKindCount(out, kind, state, int(n))
+	}
+	return out, rows.Err()
 }
 
 func migratePostgres(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {

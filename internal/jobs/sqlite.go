@@ -61,8 +61,27 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*Queue, error) 
 		db.Close()
 		return nil, err
 	}
+	eng.byKind = func(ctx context.Context) (map[string]Stats, error) { return sqliteKindCounts(ctx, db) }
 	jq.eng = eng
 	return jq, nil
+}
+
+func sqliteKindCounts(ctx context.Context, db *sql.DB) (map[string]Stats, error) {
+	rows, err := db.QueryContext(ctx, kindCountsSQL)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]Stats{}
+	for rows.Next() {
+		var kind, state string
+		var n int
+		if err := rows.Scan(&kind, &state, &n); err != nil {
+			return nil, err
+		}
+		addKindCount(out, kind, state, n)
+	}
+	return out, rows.Err()
 }
 
 func migrateSQLite(ctx context.Context, db *sql.DB, log *slog.Logger) error {

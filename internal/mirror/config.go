@@ -27,7 +27,12 @@ const (
 // PEM certificates trusted (in addition to the system's) when verifying the
 // upstream's TLS certificate.
 type RegistryConfig struct {
-	VerifyTLS      bool   `json:"verify_tls"`
+	VerifyTLS bool `json:"verify_tls"`
+	// UnsignedImages is kept for Quay compatibility and changes nothing: in
+	// Quay it lets a sync strip simple-signing (GPG) signatures that the
+	// destination cannot store; a sync here never copies those (they are
+	// not manifests), and copies sigstore/cosign signatures (OCI
+	// referrers) whatever the value.
 	UnsignedImages bool   `json:"unsigned_images"`
 	Proxy          Proxy  `json:"proxy"`
 	CACertificate  string `json:"ca_certificate,omitempty"`

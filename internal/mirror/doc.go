@@ -2,12 +2,17 @@
 // repository mirroring (Quay's repo mirror: a repository in state MIRROR
 // follows an external repository's tags, run as durable jobs) and the
 // air-gapped workflow (export of repositories to an OCI image layout, and
-// import of such a layout into another Wharf).
+// import of such a layout into another Wharf). Organization mirroring
+// (orgmirror.go) adds repository mirrors for the repositories an upstream
+// namespace has or gains. Within one sync a blob that several tags share
+// is fetched once (the other tags wait for that fetch).
 //
 // Everything is written through the store and the blob store directly, with
-// the validation of a push: manifests are parsed and their digests checked,
-// blob bytes are verified against their digest while they are committed,
-// and quota applies. Copies are idempotent: what is already present is
+// the validation of a push, from the same code a push uses: manifests are
+// verified and parsed by oci.VerifyManifest, their quay.* labels read by
+// oci.ManifestLabels, their rows built by store.ManifestPut; blob bytes are
+// verified against their digest while they are committed, and quota
+// applies. Copies are idempotent: what is already present is
 // linked, not fetched again, so a failed sync or import simply runs again.
 //
 // A mirror writes as its robot: the robot must belong to the repository's

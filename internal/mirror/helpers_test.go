@@ -129,6 +129,33 @@ func (e *env) sync(t *testing.T) (Report, error) {
 	return e.syncer.Sync(t.Context(), m, "")
 }
 
+// seal seals a credential with the at-rest key, as the API stores it.
+func (e *env) seal(t *testing.T, s string) string {
+	t.Helper()
+	sealed, err := e.box.Seal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sealed
+}
+
+// runJob runs attempt of e.repo's sync job as the queue does; the first
+// attempt asks for a sync now, which claims the mirror.
+func (e *env) runJob(t *testing.T, attempt int) error {
+	t.Helper()
+	ctx := t.Context()
+	if attempt == 1 {
+		if err := e.db.MirrorSyncNow(ctx, e.repo, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := e.db.Mirror(ctx, e.repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.syncer.Run(ctx, store.MirrorSyncArgs{RepositoryID: m.RepositoryID, Token: m.SyncToken}, attempt)
+}
+
 func (e *env) mustSync(t *testing.T) Report {
 	t.Helper()
 	rep, err := e.sync(t)

@@ -142,9 +142,20 @@ type syncRun struct {
 	up   Upstream
 	opts []remote.Option
 	w    *Writer
-	mu   sync.Mutex // guards rep and seen
+	mu   sync.Mutex // guards rep, seen and blobs
 	rep  *Report
 	seen map[digest.Digest]bool
+	// blobs are the blobs made available in the repository during this
+	// sync, or being made so: the tags copied at once share one download
+	// of a blob they have in common.
+	blobs map[digest.Digest]*blobFlight
+}
+
+// blobFlight is one blob being made available; done is closed when err is
+// set.
+type blobFlight struct {
+	done chan struct{}
+	err  error
 }
 
 // tagWorkers is how many tags a sync copies at once.
@@ -185,7 +196,7 @@ func (s *Syncer) Sync(ctx context.Context, m store.Mirror, token string) (Report
 		return rep, err
 	}
 	robot := m.RobotID
-	r := &syncRun{s: s, m: m, up: up, opts: opts, rep: &rep, seen: map[digest.Digest]bool{},
+	r := &syncRun{s: s, m: m, up: up, opts: opts, rep: &rep, seen: map[digest.Digest]bool{}, blobs: map[digest.Digest]*blobFlight{},
 		w: &Writer{Meta: s.Meta, Blobs: s.Blobs, MaxBlobSize: s.MaxBlobSize, CanRead: func(ctx context.Context, repo string) bool {
 			a, err := s.Meta.RepositoryAccess(ctx, robot, repo)
 			return err == nil && (core.RoleRank(a.Role) >= core.RoleRank(core.RoleRead) || a.Repo.Visibility == core.VisibilityPublic)
@@ -391,21 +402,8 @@ func (r *syncRun) copyManifest(ctx context.Context, d digest.Digest, tags []stri
 		}
 	} else {
 		for _, b := range pm.RequiredBlobs() {
-			bd := b.Digest
-			written, err := r.w.EnsureBlob(ctx, repo, bd, b.Size, func(ctx context.Context) (io.ReadCloser, error) {
-				l, err := remote.Layer(r.up.Repository.Digest(bd.String()), r.opts...)
-				if err != nil {
-					return nil, err
-				}
-				return l.Compressed()
-			})
-			if err != nil {
+			if err := r.ensureBlob(ctx, b); err != nil {
 				return err
-			}
-			if written {
-				r.mu.Lock()
-				r.rep.BlobsCopied++
-				r.mu.Unlock()
 			}
 		}
 	}
@@ -413,6 +411,44 @@ func (r *syncRun) copyManifest(ctx context.Context, d digest.Digest, tags []stri
 		return err
 	}
 	return r.copyReferrers(ctx, d, depth)
+}
+
+// ensureBlob makes blob b available in the mirror's repository once per
+// sync: a tag that needs a blob another tag is fetching waits for that
+// fetch and shares its outcome. A failed fetch is forgotten, so a later
+// tag tries again.
+func (r *syncRun) ensureBlob(ctx context.Context, b oci.Descriptor) error {
+	r.mu.Lock()
+	if f, ok := r.blobs[b.Digest]; ok {
+		r.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	f := &blobFlight{done: make(chan struct{})}
+	r.blobs[b.Digest] = f
+	r.mu.Unlock()
+	written, err := r.w.EnsureBlob(ctx, r.m.Repository, b.Digest, b.Size, func(ctx context.Context) (io.ReadCloser, error) {
+		l, err := remote.Layer(r.up.Repository.Digest(b.Digest.String()), r.opts...)
+		if err != nil {
+			return nil, err
+		}
+		return l.Compressed()
+	})
+	r.mu.Lock()
+	if written {
+		r.rep.BlobsCopied++
+	}
+	if err != nil {
+		delete(r.blobs, b.Digest)
+	}
+	r.mu.Unlock()
+	f.err = err
+	close(f.done)
+	return err
 }
 
 // platformWanted applies the architecture filter to an index child.

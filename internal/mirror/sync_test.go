@@ -160,14 +160,7 @@ func TestSyncDistributionWithBasicAuth(t *testing.T) {
 	pushImage(t, base+":dev", 1, authOpt)
 	sig := pushSignature(t, base, d2, authOpt)
 
-	user, err := e.box.Seal("mirror")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pass, err := e.box.Seal("s3cret-pass")
-	if err != nil {
-		t.Fatal(err)
-	}
+	user, pass := e.seal(t, "mirror"), e.seal(t, "s3cret-pass")
 	e.configure(t, base, []string{"1.*"}, func(c *store.MirrorConfig) { c.UsernameEnc, c.PasswordEnc = user, pass })
 	m, err := e.db.Mirror(t.Context(), e.repo)
 	if err != nil {
@@ -189,10 +182,7 @@ func TestSyncDistributionWithBasicAuth(t *testing.T) {
 		t.Fatalf("referrers of 1.1 = %v, want %s", refs, sig)
 	}
 
-	bad, err := e.box.Seal("wrong")
-	if err != nil {
-		t.Fatal(err)
-	}
+	bad := e.seal(t, "wrong")
 	e.configure(t, base, []string{"1.*"}, func(c *store.MirrorConfig) { c.UsernameEnc, c.PasswordEnc = user, bad })
 	if _, err := e.sync(t); err == nil {
 		t.Fatal("a sync with a wrong password succeeded")
@@ -210,19 +200,7 @@ func TestRunRecordsStatus(t *testing.T) {
 	e.configure(t, base, []string{"latest"}, nil)
 	ctx := t.Context()
 
-	run := func(attempt int) error {
-		t.Helper()
-		if attempt == 1 {
-			if err := e.db.MirrorSyncNow(ctx, e.repo, time.Minute); err != nil {
-				t.Fatal(err)
-			}
-		}
-		m, err := e.db.Mirror(ctx, e.repo)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e.syncer.Run(ctx, store.MirrorSyncArgs{RepositoryID: m.RepositoryID, Token: m.SyncToken}, attempt)
-	}
+	run := func(attempt int) error { t.Helper(); return e.runJob(t, attempt) }
 	if err := run(1); err != nil {
 		t.Fatal(err)
 	}

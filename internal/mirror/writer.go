@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
 
@@ -130,48 +128,24 @@ func uploadID() (string, error) {
 	return "mirror-" + hex.EncodeToString(b[:]), nil
 }
 
-// ParseManifest checks raw against its expected digest and parses it.
+// ParseManifest checks raw against its expected digest and parses it, as
+// a push by digest does (oci.VerifyManifest); want is required.
 func ParseManifest(raw []byte, mediaType string, want digest.Digest) (*oci.Manifest, error) {
-	if len(raw) > oci.MaxManifestSize {
-		return nil, core.Errorf(core.CodeTooLarge, "manifest larger than %d bytes", oci.MaxManifestSize)
+	if want == "" {
+		return nil, core.Wrap(core.CodeDigestInvalid, want.Validate(), "invalid manifest digest")
 	}
-	if err := want.Validate(); err != nil {
-		return nil, core.Wrap(core.CodeDigestInvalid, err, "invalid manifest digest")
-	}
-	if got := want.Algorithm().FromBytes(raw); got != want {
-		return nil, core.Errorf(core.CodeDigestInvalid, "manifest digest %s does not match %s", got, want)
-	}
-	return oci.ParseManifest(mediaType, raw)
+	m, _, err := oci.VerifyManifest(raw, mediaType, want)
+	return m, err
 }
 
 // PutManifest stores a parsed manifest (whose blobs must be in the
-// repository; an index's children need not be) and points tags at it.
+// repository; an index's children need not be) and points tags at it. The
+// write and its quay.* labels are built as a push builds them
+// (store.ManifestPut, oci.ManifestLabels), so quay.expires-after and
+// quay.immutable act on mirrored and imported tags too.
 func (w *Writer) PutManifest(ctx context.Context, repo string, raw []byte, m *oci.Manifest, d digest.Digest, tags []string) error {
-	put := store.PutManifest{
-		Repository:   repo,
-		Digest:       d,
-		MediaType:    m.MediaType,
-		ArtifactType: m.EffectiveArtifactType(),
-		Annotations:  m.Annotations,
-		Content:      raw,
-		Tags:         tags,
-	}
-	if m.Config != nil {
-		put.ConfigMediaType = m.Config.MediaType
-	}
-	if m.Subject != nil {
-		put.Subject = m.Subject.Digest
-	}
-	for _, b := range m.RequiredBlobs() {
-		put.Blobs = append(put.Blobs, b.Digest)
-	}
-	for _, l := range m.Layers {
-		put.LayersSize += l.Size
-	}
-	for _, c := range m.Manifests {
-		put.Children = append(put.Children, c.Digest)
-	}
-	labels, err := w.labels(ctx, m)
+	put := store.ManifestPut(repo, d, raw, m, tags)
+	labels, err := oci.ManifestLabels(ctx, m, w.openBlob)
 	if err != nil {
 		return err
 	}
@@ -179,45 +153,9 @@ func (w *Writer) PutManifest(ctx context.Context, repo string, raw []byte, m *oc
 	return w.Meta.PutManifest(ctx, put)
 }
 
-// maxConfigSize bounds the image config read for its labels.
-const maxConfigSize = 8 << 20
-
-// labels returns the quay.* labels of a manifest as a push reads them (the
-// registry's rule): an image's config Labels, overlaid by the manifest's
-// annotations, so quay.expires-after and quay.immutable act on mirrored
-// and imported tags too.
-func (w *Writer) labels(ctx context.Context, m *oci.Manifest) (map[string]string, error) {
-	labels := map[string]string{}
-	if c := m.Config; c != nil && !m.IsIndex() && c.Size <= maxConfigSize &&
-		(c.MediaType == "application/vnd.oci.image.config.v1+json" || c.MediaType == "application/vnd.docker.container.image.v1+json") {
-		rc, _, err := w.Blobs.Open(ctx, c.Digest)
-		switch {
-		case core.IsCode(err, core.CodeBlobUnknown):
-		case err != nil:
-			return nil, err
-		default:
-			var doc struct {
-				Config struct {
-					Labels map[string]string `json:"Labels"`
-				} `json:"config"`
-			}
-			decodeErr := json.NewDecoder(io.LimitReader(rc, maxConfigSize)).Decode(&doc)
-			rc.Close()
-			if decodeErr == nil {
-				keepQuayLabels(labels, doc.Config.Labels)
-			}
-		}
-	}
-	keepQuayLabels(labels, m.Annotations)
-	return labels, nil
-}
-
-func keepQuayLabels(dst, src map[string]string) {
-	for k, v := range src {
-		if strings.HasPrefix(k, core.LabelPrefix) {
-			dst[k] = v
-		}
-	}
+func (w *Writer) openBlob(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
+	rc, _, err := w.Blobs.Open(ctx, d)
+	return rc, err
 }
 
 // errCancelled ends a sync that was cancelled or superseded.

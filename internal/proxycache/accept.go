@@ -22,7 +22,7 @@ const maxAcceptEntries = 64
 func ParseAccept(h string) AcceptSet {
 	set := AcceptSet{types: map[string]bool{}}
 	valid := 0
-	for i, part := range strings.Split(h, ",") {
+	for i, part := range strings.SplitN(h, ",", maxAcceptEntries+1) {
 		if i >= maxAcceptEntries {
 			break
 		}

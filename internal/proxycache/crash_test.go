@@ -141,7 +141,11 @@ func (c *crashingMeta) RepositoryBlob(ctx context.Context, repo string, d digest
 // A process that dies right after storing a proxied manifest leaves a
 // cache from which a restarted process serves every blob of the image.
 func TestCrashAfterManifestStored(t *testing.T) {
-	e := newEnv(t, "")
+	testCrashAfterManifestStored(t, "")
+}
+
+func testCrashAfterManifestStored(t *testing.T, dsn string) {
+	e := newEnv(t, dsn)
 	img := randomImage(t, 4096, 3)
 	e.up.push(t, "library/crash:1", img)
 	meta := &crashingMeta{Metadata: e.db}

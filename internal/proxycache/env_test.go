@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,56 @@ type upstream struct {
 	accepts []string
 	corrupt atomic.Value // string: a blob digest whose body is altered
 	down    atomic.Bool
+	hold    atomic.Pointer[heldBlob]
+}
+
+// heldBlob makes the upstream send the first half of a blob, then wait
+// until release is closed.
+type heldBlob struct {
+	digest  string
+	release chan struct{}
+}
+
+// holdBlob holds the next downloads of blob d after their first half until
+// the returned function is called.
+func (u *upstream) holdBlob(t *testing.T, d string) func() {
+	h := &heldBlob{digest: d, release: make(chan struct{})}
+	u.hold.Store(h)
+	var once sync.Once
+	release := func() { once.Do(func() { close(h.release) }) }
+	t.Cleanup(release)
+	return release
+}
+
+// holdingWriter sends the first half of a body, flushes, and waits.
+type holdingWriter struct {
+	http.ResponseWriter
+	h    *heldBlob
+	sent int64
+}
+
+func (w *holdingWriter) Write(p []byte) (int, error) {
+	half, _ := strconv.ParseInt(w.Header().Get("Content-Length"), 10, 64)
+	half /= 2
+	n := 0
+	if w.sent < half {
+		k := min(int64(len(p)), half-w.sent)
+		m, err := w.ResponseWriter.Write(p[:k])
+		w.sent += int64(m)
+		n += m
+		if err != nil {
+			return n, err
+		}
+		if w.sent < half {
+			return n, nil
+		}
+		w.ResponseWriter.(http.Flusher).Flush()
+		<-w.h.release
+		p = p[k:]
+	}
+	m, err := w.ResponseWriter.Write(p)
+	w.sent += int64(m)
+	return n + m, err
 }
 
 func startUpstream(t *testing.T) *upstream {
@@ -79,6 +130,10 @@ func startUpstream(t *testing.T) *upstream {
 		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/") && r.Header.Get("Accept") != "" &&
 			!strings.Contains(r.Header.Get("Accept"), string(types.DockerManifestList)) {
 			serveWithoutLists(w, r, reg)
+			return
+		}
+		if h := u.hold.Load(); h != nil && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+h.digest) {
+			reg.ServeHTTP(&holdingWriter{ResponseWriter: w, h: h}, r)
 			return
 		}
 		if bad := u.corrupt.Load().(string); bad != "" && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+bad) {
@@ -221,13 +276,19 @@ func newEnv(t *testing.T, dsn string) *env {
 // server starts a registry on the environment's database whose cache uses
 // meta and blobs (decorated in tests that inject failures).
 func (e *env) server(meta proxycache.Metadata, blobs blob.Store) *httptest.Server {
+	return e.serverWith(meta, blobs, proxycache.Options{})
+}
+
+// serverWith is server with cache options (the clock is the environment's).
+func (e *env) serverWith(meta proxycache.Metadata, blobs blob.Store, opts proxycache.Options) *httptest.Server {
 	e.t.Helper()
 	box, err := auth.NewBox("test-secret-key-0123456789")
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := proxycache.New(meta, blobs, box, log, proxycache.Options{Now: e.clock.now})
+	opts.Now = e.clock.now
+	svc := proxycache.New(meta, blobs, box, log, opts)
 	srv := httptest.NewServer(registry.New(e.db, e.blobs, log, registry.Options{Upstream: svc}))
 	e.t.Cleanup(srv.Close)
 	return srv

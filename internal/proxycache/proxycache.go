@@ -51,6 +51,12 @@ type Options struct {
 	Transport http.RoundTripper
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// UpstreamAllowlist, when set, is the only upstream hosts that may be
+	// configured and fetched from (PROXY_CACHE_UPSTREAM_ALLOWLIST; guard.go).
+	UpstreamAllowlist []string
+	// BlockInternalUpstreams refuses connections to internal addresses
+	// but those of allowlisted hosts (PROXY_CACHE_BLOCK_INTERNAL_UPSTREAMS).
+	BlockInternalUpstreams bool
 }
 
 // Service is the pull-through cache; it implements registry.Upstream.
@@ -62,6 +68,8 @@ type Service struct {
 	opts  Options
 
 	flights flights
+	streams streams           // blob downloads pulls may join (fanout.go)
+	guarded http.RoundTripper // Transport refusing internal addresses
 
 	mu      sync.Mutex
 	configs map[string]cachedConfig
@@ -85,7 +93,11 @@ func New(meta Metadata, blobs blob.Store, box *auth.Box, log *slog.Logger, opts 
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Service{meta: meta, blobs: blobs, box: box, log: log, opts: opts, configs: make(map[string]cachedConfig)}
+	s := &Service{meta: meta, blobs: blobs, box: box, log: log, opts: opts, configs: make(map[string]cachedConfig)}
+	if opts.BlockInternalUpstreams {
+		s.guarded = guardedTransport(opts.Transport)
+	}
+	return s
 }
 
 // config returns the proxy configuration of a namespace (ok false: none).
@@ -129,13 +141,16 @@ func (s *Service) remoteFor(cfg store.ProxyCacheConfig) (*remote, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkAllowed(up); err != nil {
+		return nil, core.Wrap(core.CodeUnavailable, err, "the upstream registry is not allowed")
+	}
 	pass := ""
 	if cfg.PasswordSealed != "" {
 		if pass, err = s.box.Open(cfg.PasswordSealed); err != nil {
 			return nil, core.Wrap(core.CodeUnavailable, err, "cannot open the upstream password")
 		}
 	}
-	return newRemote(up, cfg.Insecure, cfg.Username, pass, s.opts.Transport), nil
+	return newRemote(up, cfg.Insecure, cfg.Username, pass, s.transportFor(up)), nil
 }
 
 // Validate checks that an upstream answers with the given settings
@@ -145,7 +160,10 @@ func (s *Service) Validate(ctx context.Context, upstream string, insecure bool, 
 	if err != nil {
 		return err
 	}
-	r := newRemote(up, insecure, username, password, s.opts.Transport)
+	if err := s.checkAllowed(up); err != nil {
+		return err
+	}
+	r := newRemote(up, insecure, username, password, s.transportFor(up))
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	err = r.ping(ctx, up.Repository("proxycache-validation"))
@@ -155,10 +173,14 @@ func (s *Service) Validate(ctx context.Context, upstream string, insecure bool, 
 	return err
 }
 
-// CheckUpstream validates the format of an upstream_registry.
+// CheckUpstream validates an upstream_registry: its format, and the
+// allowlist when one is configured.
 func (s *Service) CheckUpstream(upstream string) error {
-	_, err := ParseUpstream(upstream)
-	return err
+	up, err := ParseUpstream(upstream)
+	if err != nil {
+		return err
+	}
+	return s.checkAllowed(up)
 }
 
 // fetchContext detaches an upstream fetch from the request that started it:
@@ -307,7 +329,7 @@ func (s *Service) refreshTag(ctx context.Context, pc cachedConfig, repo, path, t
 	if stale == nil {
 		return s.fetchManifest(ctx, pc, repo, path, oci.Reference{Tag: tag}, tag)
 	}
-	if pc.remote.isDown(time.Now()) {
+	if pc.remote.isDown(s.opts.Now()) {
 		s.touch(ctx, repo, tag, false)
 		return *stale, nil
 	}
@@ -315,7 +337,7 @@ func (s *Service) refreshTag(ctx context.Context, pc cachedConfig, repo, path, t
 	d, err := pc.remote.headManifest(hctx, upRepo, tag)
 	cancel()
 	if err != nil && core.IsCode(err, core.CodeUnavailable) {
-		pc.remote.markDown(time.Now())
+		pc.remote.markDown(s.opts.Now())
 	}
 	if core.IsCode(err, core.CodeManifestUnknown) {
 		// The upstream answered that the tag is gone (not an outage):
@@ -484,12 +506,21 @@ func (s *Service) ServeBlob(w http.ResponseWriter, r *http.Request, repo string,
 		w.WriteHeader(http.StatusOK)
 		return true, nil
 	}
-	out := &teeTarget{w: w}
+	key := "b:" + repo + "@" + string(d)
+	out := &teeTarget{w: w, fan: newFanout()}
 	if r.Header.Get("Range") != "" {
 		// A range is served from the stored blob once it is fetched.
-		out = &teeTarget{}
+		out.w = nil
+	} else if fo := s.streams.get(key); fo != nil {
+		// A download in progress: stream along.
+		if rd := fo.join(); rd != nil {
+			served, err := s.follow(ctx, w, rd, d, size)
+			if err != nil && core.IsCode(err, core.CodeManifestUnknown) {
+				err = core.Errorf(core.CodeBlobUnknown, "blob %s not found upstream", d)
+			}
+			return served, err
+		}
 	}
-	key := "b:" + repo + "@" + string(d)
 	_, leader, err := s.flights.do(ctx, key, func() (any, error) {
 		fctx, cancel := s.fetchContext(ctx)
 		defer cancel()
@@ -504,7 +535,14 @@ func (s *Service) ServeBlob(w http.ResponseWriter, r *http.Request, repo string,
 		if err := s.makeRoom(fctx, ns, repo, d, size); err != nil {
 			return nil, err
 		}
-		return nil, s.fetchBlob(fctx, pc, repo, path, d, size, out)
+		s.streams.add(key, out.fan)
+		ferr := errors.New("proxy cache: blob download aborted")
+		defer func() {
+			s.streams.remove(key, out.fan)
+			out.fan.finish(ferr)
+		}()
+		ferr = s.fetchBlob(fctx, pc, repo, path, d, size, out)
+		return nil, ferr
 	})
 	if !leader {
 		// Another request fetched it: it is stored now, or that failed.
@@ -529,11 +567,15 @@ func (s *Service) ServeBlob(w http.ResponseWriter, r *http.Request, repo string,
 // wait for it). Without w (a range request) nothing is streamed.
 type teeTarget struct {
 	w       http.ResponseWriter
+	fan     *fanout // the pulls streaming along
 	started bool
 	failed  bool
 }
 
 func (t *teeTarget) Write(p []byte) (int, error) {
+	if t.fan != nil {
+		_, _ = t.fan.Write(p)
+	}
 	if t.w != nil && !t.failed {
 		if _, err := t.w.Write(p); err != nil {
 			t.failed = true

@@ -33,6 +33,8 @@ func TestProxyCachePostgres(t *testing.T) {
 	newDSN := postgresServer(t)
 	t.Run("ColdAndWarmPull", func(t *testing.T) { testColdAndWarmPull(t, newDSN(t, "coldwarm")) })
 	t.Run("QuotaEviction", func(t *testing.T) { testQuotaEviction(t, newDSN(t, "eviction")) })
+	t.Run("CrashAfterManifestStored", func(t *testing.T) { testCrashAfterManifestStored(t, newDSN(t, "crash")) })
+	t.Run("UpstreamTagRemoved", func(t *testing.T) { testUpstreamTagRemoved(t, newDSN(t, "tagremoved")) })
 }
 
 func testColdAndWarmPull(t *testing.T, dsn string) {

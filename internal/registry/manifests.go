@@ -69,47 +69,20 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt route) 
 	if err != nil {
 		return err
 	}
-	alg := digest.Canonical
+	var want digest.Digest
 	if ref.IsDigest() {
-		alg = ref.Digest.Algorithm()
+		want = ref.Digest
 	}
-	d := alg.FromBytes(body)
-	if ref.IsDigest() && d != ref.Digest {
-		return core.Errorf(core.CodeDigestInvalid, "manifest digest %s does not match %s", d, ref.Digest)
-	}
-	m, err := oci.ParseManifest(r.Header.Get("Content-Type"), body)
+	m, d, err := oci.VerifyManifest(body, r.Header.Get("Content-Type"), want)
 	if err != nil {
 		return err
 	}
-	put := store.PutManifest{
-		Repository:   rt.name,
-		Digest:       d,
-		MediaType:    m.MediaType,
-		ArtifactType: m.EffectiveArtifactType(),
-		Annotations:  m.Annotations,
-		Content:      body,
-		Tags:         tags,
-		// A sparse image manifest may name layers the registry does not hold.
-		AllowMissingBlobs: h.opts.AllowSparseManifests,
-	}
-	if m.Config != nil {
-		put.ConfigMediaType = m.Config.MediaType
-	}
-	if m.Subject != nil {
-		put.Subject = m.Subject.Digest
-	}
-	for _, b := range m.RequiredBlobs() {
-		put.Blobs = append(put.Blobs, b.Digest)
-	}
-	for _, l := range m.Layers {
-		put.LayersSize += l.Size
-	}
-	for _, c := range m.Manifests {
-		put.Children = append(put.Children, c.Digest)
-	}
+	put := store.ManifestPut(rt.name, d, body, m, tags)
+	// A sparse image manifest may name layers the registry does not hold.
+	put.AllowMissingBlobs = h.opts.AllowSparseManifests
 	// Kept with the manifest even when pushed by digest: an index tagged
 	// later acts on the labels its children share.
-	if put.Labels, err = h.manifestLabels(r.Context(), m); err != nil {
+	if put.Labels, err = oci.ManifestLabels(r.Context(), m, h.openBlob); err != nil {
 		return err
 	}
 	// A missing repository is created in the manifest's own transaction,

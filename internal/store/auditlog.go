@@ -404,8 +404,8 @@ func logTagExpiration(ctx context.Context, t *tx, repoID int64, tag string, at t
 // selection, in the same transaction), as system actions.
 func logExpiringTags(ctx context.Context, t *tx, now int64, limit int) error {
 	rows, err := t.query(ctx, `SELECT tg.repository_id, tg.name, m.digest, tg.expires_at FROM tags tg JOIN manifests m ON m.id = tg.manifest_id
-		WHERE tg.lifetime_end IS NULL AND tg.expires_at IS NOT NULL AND tg.expires_at <= ? AND tg.immutable = ?
-		ORDER BY tg.expires_at LIMIT ?`, now, false, limit)
+		WHERE tg.lifetime_end IS NULL AND tg.expires_at IS NOT NULL AND tg.expires_at <= ?
+		ORDER BY tg.expires_at LIMIT ?`, now, limit)
 	if err != nil {
 		return fmt.Errorf("audit log: expiring tags: %w", err)
 	}
@@ -520,6 +520,7 @@ type ExportLogsArgs struct {
 	CallbackURL   string `json:"callback_url,omitempty"`
 	CallbackEmail string `json:"callback_email,omitempty"`
 	Requester     string `json:"requester"`
+	RequesterIP   string `json:"requester_ip,omitempty"` // the client address of the request
 }
 
 // EnqueueLogExport enqueues JobExportLogs (core.CodeUnavailable without a

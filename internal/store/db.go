@@ -40,6 +40,9 @@ type DB struct {
 	replication *Replication
 	// quota is the quota enforcement settings (QuotaOptions).
 	quota QuotaOptions
+	// immutableTagsOff: tag immutability is not enforced
+	// (Options.DisableImmutableTags).
+	immutableTagsOff bool
 
 	// Prepared statements of the read pool by query text: SQLite otherwise
 	// parses every statement on every call.
@@ -71,6 +74,12 @@ type Options struct {
 	Replication *Replication
 	// Quota tunes quota enforcement (quota.go).
 	Quota QuotaOptions
+	// DisableImmutableTags switches tag immutability off (Quay's
+	// FEATURE_IMMUTABLE_TAGS false): neither policies nor the tags' own
+	// flags are enforced, and the flag cannot be set (requests and labels
+	// that set it are ignored); flags already set are kept, unused
+	// (immutability.go).
+	DisableImmutableTags bool
 }
 
 // OpenSQLite opens (creating if needed) a SQLite database file in WAL mode with
@@ -114,7 +123,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	db := &DB{dialect: SQLite, w: w, r: r, now: opts.Now, jobs: opts.Jobs, pruneAlways: opts.AutopruneDefault, quota: opts.Quota,
-		reqs: make(chan *writeReq, 256), closing: make(chan struct{}), writerDone: make(chan struct{})}
+		immutableTagsOff: opts.DisableImmutableTags, reqs: make(chan *writeReq, 256), closing: make(chan struct{}), writerDone: make(chan struct{})}
 	db.replication = opts.Replication.normalized()
 	if db.now == nil {
 		db.now = time.Now
@@ -167,6 +176,8 @@ type tx struct {
 	// statement interrupted half-way would roll back the whole (shared)
 	// transaction.
 	write bool
+	// immutableTagsOff: tag immutability is not enforced (DB.immutableTagsOff).
+	immutableTagsOff bool
 }
 
 func (t *tx) ctx(ctx context.Context) context.Context {
@@ -257,7 +268,7 @@ func (db *DB) write(ctx context.Context, fn func(t *tx) error) error {
 // surrounding transaction: reads need no snapshot across statements, and a
 // BEGIN/COMMIT pair would double the cost of the hot single-query reads).
 func (db *DB) read(ctx context.Context, fn func(t *tx) error) error {
-	return fn(&tx{q: db.r, stmts: db.readStmtCache(), dialect: db.dialect, now: db.nowMs()})
+	return fn(&tx{q: db.r, stmts: db.readStmtCache(), dialect: db.dialect, now: db.nowMs(), immutableTagsOff: db.immutableTagsOff})
 }
 
 func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(t *tx) error) error {
@@ -298,7 +309,8 @@ func (db *DB) runOnce(ctx context.Context, pool *sql.DB, readOnly bool, fn func(
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &tx{q: sqlTx, conn: conn, stmts: db.writeStmtCache(), dialect: db.dialect, now: db.nowMs(), write: !readOnly}
+	t := &tx{q: sqlTx, conn: conn, stmts: db.writeStmtCache(), dialect: db.dialect, now: db.nowMs(), write: !readOnly,
+		immutableTagsOff: db.immutableTagsOff}
 	if err := fn(t); err != nil {
 		_ = sqlTx.Rollback()
 		return err

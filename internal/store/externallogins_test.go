@@ -14,17 +14,7 @@ func TestExternalLogins(t *testing.T) {
 		testExternalLogins(t, openSQLite(t, filepath.Join(t.TempDir(), "wharf.db"), store.Options{}))
 	})
 	t.Run("postgres", func(t *testing.T) {
-		srv := startPostgres(t)
-		dsn, err := srv.CreateDatabase(context.Background(), "externallogins")
-		if err != nil {
-			t.Fatal(err)
-		}
-		db, err := store.OpenPostgres(context.Background(), dsn, store.PostgresOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		testExternalLogins(t, db)
+		testExternalLogins(t, openPostgresDB(t, startPostgres(t), "externallogins"))
 	})
 }
 

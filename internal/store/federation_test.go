@@ -15,17 +15,7 @@ func TestRobotFederation(t *testing.T) {
 		testRobotFederation(t, openSQLite(t, filepath.Join(t.TempDir(), "wharf.db"), store.Options{}))
 	})
 	t.Run("postgres", func(t *testing.T) {
-		srv := startPostgres(t)
-		dsn, err := srv.CreateDatabase(context.Background(), "federation")
-		if err != nil {
-			t.Fatal(err)
-		}
-		db, err := store.OpenPostgres(context.Background(), dsn, store.PostgresOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		testRobotFederation(t, db)
+		testRobotFederation(t, openPostgresDB(t, startPostgres(t), "federation"))
 	})
 }
 

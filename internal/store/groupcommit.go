@@ -87,7 +87,7 @@ func (db *DB) runBatch(batch []*writeReq) {
 			finish(fmt.Errorf("savepoint: %w", err))
 			return
 		}
-		t := &tx{q: sqlTx, stmts: db.writeStmtCache(), dialect: db.dialect, now: db.nowMs(), write: true}
+		t := &tx{q: sqlTx, stmts: db.writeStmtCache(), dialect: db.dialect, now: db.nowMs(), write: true, immutableTagsOff: db.immutableTagsOff}
 		if err := runProtected(t, r.fn); err != nil {
 			results[i] = err
 			if _, rerr := sqlTx.ExecContext(ctx, "ROLLBACK TO w"); rerr != nil {

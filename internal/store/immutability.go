@@ -21,28 +21,52 @@ func scanPolicy(row interface{ Scan(...any) error }) (core.ImmutabilityPolicy, e
 	return p, err
 }
 
+// immutabilityRules are the policies that apply to one repository, as the
+// store enforces them. With immutability switched off
+// (Options.DisableImmutableTags) there are none and the tags' own flags
+// count for nothing: every tag is mutable, and no tag becomes immutable.
+type immutabilityRules struct {
+	core.ImmutabilityRules
+	off bool
+}
+
+// ImmutableReason is core.ImmutabilityRules.ImmutableReason, "" when off.
+func (r immutabilityRules) ImmutableReason(tag string, flag bool) string {
+	if r.off {
+		return ""
+	}
+	return r.ImmutabilityRules.ImmutableReason(tag, flag)
+}
+
+// flag is the immutable flag a tag row gets or shows: false when off.
+func (r immutabilityRules) flag(immutable bool) bool { return immutable && !r.off }
+
 // loadImmutabilityRules returns the policies that apply to a repository:
-// its own first, then its namespace's, each oldest first.
-func loadImmutabilityRules(ctx context.Context, t *tx, repoID int64) (core.ImmutabilityRules, error) {
+// its own first, then its namespace's, each oldest first; none when
+// immutability is off.
+func loadImmutabilityRules(ctx context.Context, t *tx, repoID int64) (immutabilityRules, error) {
+	if t.immutableTagsOff {
+		return immutabilityRules{off: true}, nil
+	}
 	rows, err := t.query(ctx, `SELECT `+policyColumns+policyFrom+`
 		WHERE p.repository_id = ? OR (p.repository_id IS NULL AND p.namespace_id = (SELECT namespace_id FROM repositories WHERE id = ?))
 		ORDER BY CASE WHEN p.repository_id IS NULL THEN 1 ELSE 0 END, p.id`, repoID, repoID)
 	if err != nil {
-		return core.ImmutabilityRules{}, fmt.Errorf("immutability policies: %w", err)
+		return immutabilityRules{}, fmt.Errorf("immutability policies: %w", err)
 	}
 	defer rows.Close()
 	var ps []core.ImmutabilityPolicy
 	for rows.Next() {
 		p, err := scanPolicy(rows)
 		if err != nil {
-			return core.ImmutabilityRules{}, err
+			return immutabilityRules{}, err
 		}
 		ps = append(ps, p)
 	}
 	if err := rows.Err(); err != nil {
-		return core.ImmutabilityRules{}, err
+		return immutabilityRules{}, err
 	}
-	return core.NewImmutabilityRules(ps), nil
+	return immutabilityRules{ImmutabilityRules: core.NewImmutabilityRules(ps)}, nil
 }
 
 // checkNoImmutableTags refuses (core.CodeTagImmutable) when an alive tag

@@ -18,17 +18,7 @@ func TestLoginAttempts(t *testing.T) {
 		testLoginAttempts(t, openSQLite(t, filepath.Join(t.TempDir(), "wharf.db"), store.Options{}))
 	})
 	t.Run("PostgreSQL", func(t *testing.T) {
-		srv := startPostgres(t)
-		dsn, err := srv.CreateDatabase(context.Background(), "attempts")
-		if err != nil {
-			t.Fatal(err)
-		}
-		db, err := store.OpenPostgres(context.Background(), dsn, store.PostgresOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		testLoginAttempts(t, db)
+		testLoginAttempts(t, openPostgresDB(t, startPostgres(t), "attempts"))
 	})
 }
 

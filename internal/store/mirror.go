@@ -194,10 +194,6 @@ func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id 
 // CreateMirror adds a mirror configuration to a repository (status
 // NEVER_RUN), or core.CodeConflict when it has one.
 func (db *DB) CreateMirror(ctx context.Context, repo string, c MirrorConfig) error {
-	rules, arch, cfg, err := c.encoded()
-	if err != nil {
-		return fmt.Errorf("create mirror: %w", err)
-	}
 	return db.write(ctx, func(t *tx) error {
 		r, err := getRepo(ctx, t, repo)
 		if err != nil {
@@ -206,18 +202,27 @@ func (db *DB) CreateMirror(ctx context.Context, repo string, c MirrorConfig) err
 		if _, err := getMirror(ctx, t, `m.repository_id = ?`, r.ID); err == nil {
 			return core.Errorf(core.CodeConflict, "Mirror configuration already exists for repository %s", repo)
 		}
-		_, err = t.exec(ctx, `INSERT INTO repo_mirrors (repository_id, is_enabled, external_reference, username_enc,
-			password_enc, robot_id, sync_interval, sync_start_date, sync_retries_remaining, sync_status, rule_value,
-			architecture_filter, registry_config, delete_obsolete_tags, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, c.IsEnabled, c.ExternalReference, nullString(c.UsernameEnc), nullString(c.PasswordEnc), nullID(c.RobotID),
-			c.SyncInterval, c.SyncStartDate.UnixMilli(), MirrorMaxRetries, MirrorNeverRun, rules, arch, cfg,
-			c.DeleteObsoleteTags, t.now)
-		if err != nil {
-			return fmt.Errorf("create mirror: %w", err)
-		}
-		return nil
+		return insertMirror(ctx, t, r.ID, c)
 	})
+}
+
+// insertMirror adds a repository's mirror configuration and logs it.
+func insertMirror(ctx context.Context, t *tx, repoID int64, c MirrorConfig) error {
+	rules, arch, cfg, err := c.encoded()
+	if err != nil {
+		return fmt.Errorf("create mirror: %w", err)
+	}
+	_, err = t.exec(ctx, `INSERT INTO repo_mirrors (repository_id, is_enabled, external_reference, username_enc,
+		password_enc, robot_id, sync_interval, sync_start_date, sync_retries_remaining, sync_status, rule_value,
+		architecture_filter, registry_config, delete_obsolete_tags, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		repoID, c.IsEnabled, c.ExternalReference, nullString(c.UsernameEnc), nullString(c.PasswordEnc), nullID(c.RobotID),
+		c.SyncInterval, c.SyncStartDate.UnixMilli(), MirrorMaxRetries, MirrorNeverRun, rules, arch, cfg,
+		c.DeleteObsoleteTags, t.now)
+	if err != nil {
+		return fmt.Errorf("create mirror: %w", err)
+	}
+	return logMirrorCreated(ctx, t, repoID, c)
 }
 
 // UpdateMirror replaces a mirror's configuration (its sync state stays).
@@ -231,7 +236,8 @@ func (db *DB) UpdateMirror(ctx context.Context, repo string, c MirrorConfig) err
 		if err != nil {
 			return err
 		}
-		if _, err := getMirror(ctx, t, `m.repository_id = ?`, r.ID); err != nil {
+		old, err := getMirror(ctx, t, `m.repository_id = ?`, r.ID)
+		if err != nil {
 			return err
 		}
 		_, err = t.exec(ctx, `UPDATE repo_mirrors SET is_enabled = ?, external_reference = ?, username_enc = ?,
@@ -242,7 +248,7 @@ func (db *DB) UpdateMirror(ctx context.Context, repo string, c MirrorConfig) err
 		if err != nil {
 			return fmt.Errorf("update mirror: %w", err)
 		}
-		return nil
+		return logMirrorUpdated(ctx, t, r.ID, old.MirrorConfig, c)
 	})
 }
 
@@ -280,7 +286,10 @@ func (db *DB) MirrorSyncNow(ctx context.Context, repo string, lease time.Duratio
 		if m.SyncStatus == MirrorSyncing && m.SyncExpirationDate.UnixMilli() > t.now {
 			return core.Errorf(core.CodeConflict, "a sync of %s is in progress", repo)
 		}
-		return db.claimMirror(ctx, t, r.ID, MirrorSyncNow, lease)
+		if err := db.claimMirror(ctx, t, r.ID, MirrorSyncNow, lease); err != nil {
+			return err
+		}
+		return logAction(ctx, t, core.LogRepoMirrorSyncNowRequested, 0, r.ID, nil)
 	})
 }
 
@@ -303,7 +312,7 @@ func (db *DB) MirrorSyncCancel(ctx context.Context, repo string) error {
 			WHERE repository_id = ?`, MirrorCancel, r.ID); err != nil {
 			return fmt.Errorf("cancel mirror sync: %w", err)
 		}
-		return nil
+		return logAction(ctx, t, core.LogRepoMirrorConfigChanged, 0, r.ID, auditMeta{"changed": "sync_status", "to": "SYNC_CANCEL"})
 	})
 }
 
@@ -382,7 +391,11 @@ func (db *DB) BeginMirrorSync(ctx context.Context, repoID int64, token string, l
 		}
 		m.SyncStatus, m.LastSyncStart = MirrorSyncing, time.UnixMilli(start)
 		if first {
-			return db.emitNotification(ctx, t, repoID, m.Repository, EventMirrorSyncStarted, data(m))
+			d := data(m)
+			if err := logAction(ctx, t, core.LogRepoMirrorSyncStarted, 0, repoID, mirrorEventMeta(d)); err != nil {
+				return err
+			}
+			return db.emitNotification(ctx, t, repoID, m.Repository, EventMirrorSyncStarted, d)
 		}
 		return nil
 	})
@@ -456,13 +469,19 @@ func (db *DB) FinishMirrorSync(ctx context.Context, repoID int64, token string, 
 			res.Status, MirrorMaxRetries, next, t.now, res.Status, res.Error, res.TagsSynced, res.TagsFailed, repoID); err != nil {
 			return fmt.Errorf("finish mirror sync: %w", err)
 		}
+		var event, kind string
 		switch res.Status {
 		case MirrorSuccess:
-			return db.emitNotification(ctx, t, repoID, m.Repository, EventMirrorSyncSuccess, res.Data)
+			event, kind = EventMirrorSyncSuccess, core.LogRepoMirrorSyncSuccess
 		case MirrorFail:
-			return db.emitNotification(ctx, t, repoID, m.Repository, EventMirrorSyncFailed, res.Data)
+			event, kind = EventMirrorSyncFailed, core.LogRepoMirrorSyncFailed
+		default:
+			return nil
 		}
-		return nil
+		if err := logAction(ctx, t, kind, 0, repoID, mirrorEventMeta(res.Data)); err != nil {
+			return err
+		}
+		return db.emitNotification(ctx, t, repoID, m.Repository, event, res.Data)
 	})
 }
 

@@ -37,7 +37,8 @@ func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*DB, e
 	pool.SetMaxOpenConns(n)
 	pool.SetMaxIdleConns(n)
 	pool.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{dialect: Postgres, w: pool, r: pool, now: opts.Now, jobs: opts.Jobs, pruneAlways: opts.AutopruneDefault, quota: opts.Quota}
+	db := &DB{dialect: Postgres, w: pool, r: pool, now: opts.Now, jobs: opts.Jobs, pruneAlways: opts.AutopruneDefault, quota: opts.Quota,
+		immutableTagsOff: opts.DisableImmutableTags}
 	db.replication = opts.Replication.normalized()
 	if db.now == nil {
 		db.now = time.Now

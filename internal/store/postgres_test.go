@@ -2,9 +2,7 @@ package store_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"testing"
 
@@ -17,18 +15,19 @@ import (
 // under WHARF_E2E_REQUIRE=1) when the server binaries are not installed.
 func startPostgres(t *testing.T) *pgtest.Server {
 	t.Helper()
-	srv, err := pgtest.Start(context.Background(), pgtest.Options{})
-	if errors.Is(err, pgtest.ErrNotInstalled) {
-		if os.Getenv("WHARF_E2E_REQUIRE") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	return pgtest.ForTest(t, pgtest.Options{})
+}
+
+// openPostgresDB opens the store on a new database of srv, closed when t
+// is done.
+func openPostgresDB(t *testing.T, srv *pgtest.Server, name string) *store.DB {
+	t.Helper()
+	db, err := store.OpenPostgres(context.Background(), srv.Database(t, name), store.PostgresOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(srv.Stop)
-	return srv
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // TestPostgres runs the whole store suite on a real PostgreSQL server, one
@@ -37,26 +36,14 @@ func TestPostgres(t *testing.T) {
 	srv := startPostgres(t)
 	var n atomic.Int64
 	storetest.Run(t, func(t *testing.T) *store.DB {
-		dsn, err := srv.CreateDatabase(context.Background(), fmt.Sprintf("wharf%d", n.Add(1)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		db, err := store.OpenPostgres(context.Background(), dsn, store.PostgresOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
+		return openPostgresDB(t, srv, fmt.Sprintf("wharf%d", n.Add(1)))
 	})
 }
 
 // Migrating twice (a restart, or two replicas) is a no-op.
 func TestPostgresReopen(t *testing.T) {
 	srv := startPostgres(t)
-	dsn, err := srv.CreateDatabase(context.Background(), "reopen")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dsn := srv.Database(t, "reopen")
 	for i := 0; i < 2; i++ {
 		db, err := store.OpenPostgres(context.Background(), dsn, store.PostgresOptions{})
 		if err != nil {

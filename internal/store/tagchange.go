@@ -32,7 +32,8 @@ type TagChange struct {
 // not (or has expired) is core.CodeManifestUnknown, as is a manifest that is
 // not live; refusals by immutability are core.CodeTagImmutable; clearing
 // the flag without MayClearImmutable is core.CodeDenied; making a tag with
-// an expiry immutable is core.CodeInvalid.
+// an expiry immutable is core.CodeInvalid. With immutability off
+// (Options.DisableImmutableTags) Immutable is ignored.
 func (db *DB) ChangeTag(ctx context.Context, repo, name string, c TagChange) error {
 	return db.write(ctx, func(t *tx) error {
 		r, err := getRepo(ctx, t, repo)
@@ -43,8 +44,16 @@ func (db *DB) ChangeTag(ctx context.Context, repo, name string, c TagChange) err
 		if err != nil {
 			return err
 		}
+		if rules.off {
+			// Quay ignores the flag while immutability is switched off.
+			c.Immutable = nil
+		}
 		if c.Immutable != nil && !*c.Immutable {
-			if err := clearImmutable(ctx, t, r, rules, name, c.MayClearImmutable); err != nil {
+			prev, err := clearImmutable(ctx, t, r, rules, name, c.MayClearImmutable)
+			if err != nil {
+				return err
+			}
+			if err := logTagImmutability(ctx, t, r.ID, name, false, prev); err != nil {
 				return err
 			}
 		}
@@ -88,32 +97,44 @@ func (db *DB) ChangeTag(ctx context.Context, repo, name string, c TagChange) err
 			if _, err := t.exec(ctx, `UPDATE tags SET immutable = ? WHERE id = ?`, true, cur.id); err != nil {
 				return fmt.Errorf("set tag immutable: %w", err)
 			}
+			if err := logTagImmutability(ctx, t, r.ID, name, true, cur.immutable); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
 }
 
-func clearImmutable(ctx context.Context, t *tx, r core.Repository, rules core.ImmutabilityRules, name string, allowed bool) error {
-	cur, err := aliveTag(ctx, t, r, name)
-	if err != nil {
-		return err
-	}
-	if p, ok := rules.Match(name); ok {
-		return core.ErrTagImmutable(name, "make mutable", "it matches the "+p.Describe())
-	}
-	if !cur.immutable {
-		return nil
-	}
-	if !allowed {
-		return core.Errorf(core.CodeDenied, "only repository administrators may make an immutable tag mutable")
-	}
-	if _, err := t.exec(ctx, `UPDATE tags SET immutable = ? WHERE id = ?`, false, cur.id); err != nil {
-		return fmt.Errorf("clear tag immutable: %w", err)
-	}
-	return nil
+// logTagImmutability logs a request that set or cleared a tag's own
+// immutable flag (Quay's change_tag_immutability, logged even when the flag
+// already had the value).
+func logTagImmutability(ctx context.Context, t *tx, repoID int64, tag string, immutable, previous bool) error {
+	return logAction(ctx, t, core.LogChangeTagImmutability, 0, repoID,
+		auditMeta{"tag": tag, "immutable": immutable, "previous_immutable": previous})
 }
 
-func setExpiry(ctx context.Context, t *tx, r core.Repository, rules core.ImmutabilityRules, name string, at time.Time) error {
+// clearImmutable clears a tag's own flag and returns what it was.
+func clearImmutable(ctx context.Context, t *tx, r core.Repository, rules immutabilityRules, name string, allowed bool) (bool, error) {
+	cur, err := aliveTag(ctx, t, r, name)
+	if err != nil {
+		return false, err
+	}
+	if p, ok := rules.Match(name); ok {
+		return false, core.ErrTagImmutable(name, "make mutable", "it matches the "+p.Describe())
+	}
+	if !cur.immutable {
+		return false, nil
+	}
+	if !allowed {
+		return false, core.Errorf(core.CodeDenied, "only repository administrators may make an immutable tag mutable")
+	}
+	if _, err := t.exec(ctx, `UPDATE tags SET immutable = ? WHERE id = ?`, false, cur.id); err != nil {
+		return false, fmt.Errorf("clear tag immutable: %w", err)
+	}
+	return true, nil
+}
+
+func setExpiry(ctx context.Context, t *tx, r core.Repository, rules immutabilityRules, name string, at time.Time) error {
 	cur, err := aliveTag(ctx, t, r, name)
 	if err != nil {
 		return err
@@ -134,7 +155,8 @@ func setExpiry(ctx context.Context, t *tx, r core.Repository, rules core.Immutab
 // ExpireTags ends up to limit current tags whose expiry is at or before now,
 // each at its expiry, and returns how many it ended. Reads already treat
 // such tags as gone; this makes their rows history. Immutable tags carry no
-// expiry and are never ended here.
+// expiry while immutability is enforced; a flagged tag that got an expiry
+// while it was off is gone for reads at its expiry, and ends here too.
 func (db *DB) ExpireTags(ctx context.Context, now time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		limit = 1000
@@ -145,8 +167,8 @@ func (db *DB) ExpireTags(ctx context.Context, now time.Time, limit int) (int, er
 			return err
 		}
 		res, err := t.exec(ctx, `UPDATE tags SET lifetime_end = expires_at WHERE id IN (
-			SELECT id FROM tags WHERE lifetime_end IS NULL AND expires_at IS NOT NULL AND expires_at <= ? AND immutable = ?
-			ORDER BY expires_at LIMIT ?)`, now.UnixMilli(), false, limit)
+			SELECT id FROM tags WHERE lifetime_end IS NULL AND expires_at IS NOT NULL AND expires_at <= ?
+			ORDER BY expires_at LIMIT ?)`, now.UnixMilli(), limit)
 		if err != nil {
 			return fmt.Errorf("expire tags: %w", err)
 		}

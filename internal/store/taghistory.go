@@ -97,6 +97,7 @@ func (db *DB) TagHistory(ctx context.Context, repo string, q TagHistoryQuery) ([
 			if expires.Valid {
 				tg.Expires = time.UnixMilli(expires.Int64)
 			}
+			tg.Immutable = rules.flag(tg.Immutable)
 			if _, ok := rules.Match(tg.Name); ok && tg.Current(now) {
 				tg.Immutable = true
 			}

@@ -71,8 +71,10 @@ type tagTarget struct {
 // different) ends and a new row starts. An alive current row that is
 // immutable (flag or policy) refuses to move. Pointing a tag at the manifest
 // it already has changes no history, but applies the push's labels (see
-// refreshTag). An immutable row never gets an expiry.
-func setTag(ctx context.Context, t *tx, repoID int64, rules core.ImmutabilityRules, tt tagTarget) error {
+// refreshTag). An immutable row never gets an expiry. With immutability off
+// nothing is immutable and no row gets the flag.
+func setTag(ctx context.Context, t *tx, repoID int64, rules immutabilityRules, tt tagTarget) error {
+	tt.immutable = rules.flag(tt.immutable)
 	cur, found, err := currentTag(ctx, t, repoID, tt.name)
 	if err != nil {
 		return err

@@ -195,6 +195,11 @@ func (db *DB) UpdateUser(ctx context.Context, name string, up UserUpdate) (core.
 			if _, err := t.exec(ctx, `UPDATE users SET superuser = ? WHERE id = ?`, *up.Superuser, cur.ID); err != nil {
 				return fmt.Errorf("update user: %w", err)
 			}
+			if *up.Superuser != cur.Superuser {
+				if err := logUserAction(ctx, t, core.LogUserChangeSuperuser, name, auditMeta{"superuser": *up.Superuser}); err != nil {
+					return err
+				}
+			}
 		}
 		u, err = getUserByID(ctx, t, cur.ID)
 		return err

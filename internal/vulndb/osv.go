@@ -142,11 +142,24 @@ func DecodeOSV(raw []byte) (Advisory, error) {
 		a.Withdrawn = &w
 	}
 	a.Severity, a.CVSS = severityOf(r.Severity, r.DBSpec.Severity)
+	standard := map[string]bool{} // Ubuntu releases with a standard (non-Pro) entry
+	for _, af := range r.Affected {
+		if eco, pro := ubuntuEcosystem(af.Package.Ecosystem); eco != "" && !pro {
+			standard[eco+"\x00"+af.Package.Name] = true
+		}
+	}
 	for _, af := range r.Affected {
 		if af.Package.Name == "" || af.Package.Ecosystem == "" {
 			continue
 		}
-		e := Affected{Ecosystem: af.Package.Ecosystem, Name: af.Package.Name, Versions: af.Versions}
+		eco := af.Package.Ecosystem
+		if u, pro := ubuntuEcosystem(eco); u != "" {
+			if pro && standard[u+"\x00"+af.Package.Name] {
+				continue // the release's own entry applies to a standard install
+			}
+			eco = u
+		}
+		e := Affected{Ecosystem: eco, Name: af.Package.Name, Versions: af.Versions}
 		for _, rg := range af.Ranges {
 			if rg.Type != "ECOSYSTEM" && rg.Type != "SEMVER" {
 				continue
@@ -236,4 +249,29 @@ func parseTime(s string) (time.Time, error) {
 		return time.Time{}, err
 	}
 	return t.UTC(), nil
+}
+
+// ubuntuEcosystem maps the OSV names of Ubuntu releases ("Ubuntu:22.04:LTS",
+// "Ubuntu:24.10", "Ubuntu:Pro:18.04:LTS", "Ubuntu:Pro:FIPS:20.04:LTS") to the
+// ecosystem the scanner queries ("Ubuntu:<VERSION_ID>"), and says whether the
+// entry is for Ubuntu Pro (ESM) packages. Other ecosystems give "".
+func ubuntuEcosystem(e string) (eco string, pro bool) {
+	parts := strings.Split(e, ":")
+	if len(parts) < 2 || parts[0] != "Ubuntu" {
+		return "", false
+	}
+	for _, p := range parts[1:] {
+		if p == "Pro" || p == "FIPS" || p == "FIPS-updates" || p == "FIPS-preview" {
+			pro = true
+			continue
+		}
+		if p == "LTS" {
+			continue
+		}
+		if eco != "" {
+			return "", false // an unknown shape: leave it as published
+		}
+		eco = "Ubuntu:" + p
+	}
+	return eco, pro
 }

@@ -92,6 +92,14 @@ export function currentUser(force = false) {
   return userPromise;
 }
 
+// noSession records that the server said nobody is signed in (GET
+// /ui/config's signed_in), so currentUser answers null without asking.
+export function noSession() {
+  signedIn = false;
+  userPromise = Promise.resolve(null);
+  return null;
+}
+
 // uiConfig returns what the UI needs to know about the server.
 export function uiConfig(force = false) {
   if (force || !configPromise) {
@@ -142,4 +150,26 @@ export async function listAll(path, key, max = 20) {
     next = page.next_page;
   }
   return out;
+}
+
+// pager follows Quay's next_page tokens in batches: each more() loads up
+// to pages further pages and returns their items; done says whether the
+// server has nothing after them.
+export function pager(path, key, pages = 20) {
+  let next = '';
+  let done = false;
+  return {
+    get done() { return done; },
+    async more() {
+      const out = [];
+      for (let i = 0; i < pages && !done; i += 1) {
+        const sep = path.includes('?') ? '&' : '?';
+        const page = await api('GET', next ? `${path}${sep}next_page=${enc(next)}` : path);
+        out.push(...((page && page[key]) || []));
+        if (page && page.next_page) next = page.next_page;
+        else done = true;
+      }
+      return out;
+    },
+  };
 }

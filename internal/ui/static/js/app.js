@@ -1,6 +1,6 @@
 // The application shell: header, router, toasts and error display.
 import { h, clear, link, errorBox, loading } from './dom.js';
-import { ApiError, currentUser, uiConfig, signOut } from './api.js';
+import { ApiError, currentUser, uiConfig, signOut, noSession } from './api.js';
 import { routes } from './routes.js';
 import { matcher } from './router.js';
 
@@ -85,7 +85,10 @@ async function render() {
   const root = clear(main);
   root.append(loading());
   try {
-    [config, user] = await Promise.all([uiConfig(true).catch(() => ({})), currentUser()]);
+    // GET /ui/config says whether the request carried a session; without
+    // one GET /user/ is not asked (its 401 would be logged by the browser).
+    config = await uiConfig(true).catch(() => ({}));
+    user = config.signed_in === false ? noSession() : await currentUser();
   } catch (err) {
     clear(root).append(errorBox(err));
     return;

@@ -200,12 +200,14 @@ export async function confirmDialog(title, message, confirmLabel = 'Delete', onC
 }
 
 // table builds a table. columns: [{label, render(row) → node|string, class}].
+// opts.caption is a visible caption; opts.label names a table without one
+// (aria-label), so every table is named for screen readers.
 export function table(columns, rows, opts = {}) {
   const body = rows.length
     ? rows.map((row) => h('tr', opts.rowAttrs ? opts.rowAttrs(row) : null,
       columns.map((c) => h('td', { class: c.class, 'data-label': c.label }, c.render ? c.render(row) : row[c.key]))))
     : [h('tr', null, h('td', { colSpan: columns.length, class: 'empty' }, opts.empty || 'Nothing here yet.'))];
-  return h('table', { class: ['table', opts.class] },
+  return h('table', { class: ['table', opts.class], 'aria-label': opts.caption ? null : (opts.label || null) },
     opts.caption ? h('caption', null, opts.caption) : null,
     h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', class: c.class }, c.label)))),
     h('tbody', null, body));

@@ -95,8 +95,10 @@ function describeLog(e) {
   return bits.join(' ');
 }
 
-// renderLogs fills a usage logs section for base (/organization/{org} or
-// /repository/{repo}).
+// renderLogs fills a usage logs section for base (/organization/{org},
+// /repository/{repo}, /user or /superuser). Quay's exportlogs (a job that
+// POSTs the entries to a callback URL) is offered except for /superuser,
+// which has none.
 export async function renderLogs(root, ctx, base, days = 30) {
   const end = new Date();
   const start = new Date(end.getTime() - (days - 1) * 86400000);
@@ -150,11 +152,20 @@ export async function renderLogs(root, ctx, base, days = 30) {
     next = page.next_page;
     draw();
   }, h('div', { class: 'form-row' }, kind.row, performer.row, submit('Filter')));
+  const callback = input('Callback URL', { type: 'url', required: true, autocomplete: 'off', placeholder: 'https://hooks.example/wharf-logs' },
+    'The entries of the last 30 days are POSTed to this URL as JSON once the export is ready.');
+  const exportStatus = h('p', { class: 'hint', role: 'status', 'data-test': 'export-status' });
+  const exporter = form(ctx, 'Export the log', async () => {
+    const target = callback.el.value.trim();
+    const res = await api('POST', `${base}/exportlogs?${q}`, { callback_url: target });
+    exportStatus.textContent = `Export ${res.export_id} started: the entries are sent to ${target}.`;
+    ctx.toast('Log export started', 'success');
+  }, h('h3', {}, 'Export'), h('div', { class: 'form-row' }, callback.row, submit('Export logs')), exportStatus);
   const dayRows = daily.filter((d) => d.count > 0).map((d) => [d.day, String(d.count),
     Object.entries(d.kinds).map(([k, n]) => `${k}: ${n}`).join(', ')]);
   const details = h('details', { class: 'chart-data' }, h('summary', {}, 'Actions per day as a table'),
     simpleTable('Actions per day', ['Day', 'Actions', 'By kind'], dayRows));
   root.append(section('Usage logs',
     h('figure', { class: 'chart' }, chart(daily), h('figcaption', {}, `Actions per day, last ${days} days (UTC)`)),
-    details, filters, list, more));
+    details, filters, list, more, base === '/superuser' ? null : exporter));
 }

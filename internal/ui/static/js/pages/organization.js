@@ -29,14 +29,31 @@ async function renderRepositories(root, ctx, org) {
     simpleTable('Repositories', ['Repository', 'Visibility', 'State', ''], rows, { 'data-test': 'org-repos' })));
 }
 
+// formatWindow names a time-machine window given in seconds.
+export function formatWindow(seconds) {
+  const n = Number(seconds);
+  if (!n) return 'None';
+  const units = [[604800, 'week'], [86400, 'day'], [3600, 'hour'], [60, 'minute']];
+  for (const [size, name] of units) {
+    if (n % size === 0) {
+      const k = n / size;
+      return `${k} ${name}${k === 1 ? '' : 's'}`;
+    }
+  }
+  return `${n} seconds`;
+}
+
 // renderSettings edits the organization's e-mail and time-machine window and
 // deletes it.
 async function renderSettings(root, ctx, org, orgView) {
   const email = input('Contact e-mail', { type: 'email', autocomplete: 'email' });
   email.el.value = orgView.email || '';
-  const windows = [[0, 'None'], [86400, '1 day'], [604800, '1 week'], [1209600, '2 weeks'], [2419200, '4 weeks']];
+  // The server's TAG_EXPIRATION_OPTIONS, plus the current window when an
+  // option was removed from the configuration since it was chosen.
+  const options = (ctx.config && ctx.config.tag_expiration_options) || [0, 86400, 604800, 1209600, 2419200];
+  const windows = options.map((v) => [v, formatWindow(v)]);
   if (!windows.some(([v]) => v === orgView.tag_expiration_s) && orgView.tag_expiration_s !== undefined) {
-    windows.push([orgView.tag_expiration_s, `${orgView.tag_expiration_s} seconds`]);
+    windows.push([orgView.tag_expiration_s, `${formatWindow(orgView.tag_expiration_s)} (no longer offered)`]);
   }
   const tm = select('Time machine (how long deleted tags stay restorable)', windows.map(([v, t]) => [String(v), t]), String(orgView.tag_expiration_s));
   root.append(section('Settings',

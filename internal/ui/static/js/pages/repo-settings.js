@@ -183,6 +183,16 @@ function toLocalInput(v) {
   return d.toISOString().slice(0, 16);
 }
 
+// proxySummary describes a mirror's proxy settings in one line.
+function proxySummary(p) {
+  if (!p || (!p.http_proxy && !p.https_proxy)) return 'None';
+  const parts = [];
+  if (p.http_proxy) parts.push(`HTTP ${p.http_proxy}`);
+  if (p.https_proxy) parts.push(`HTTPS ${p.https_proxy}`);
+  if (p.no_proxy) parts.push(`except ${p.no_proxy}`);
+  return parts.join(' · ');
+}
+
 // renderMirror shows and edits the repository's mirroring configuration.
 async function renderMirror(root, ctx, repo, info) {
   const base = `/repository/${repoPath(repo)}/mirror`;
@@ -212,6 +222,8 @@ async function renderMirror(root, ctx, repo, info) {
       h('dt', {}, 'Last sync'), h('dd', {}, cfg.last_sync_start ? formatTime(cfg.last_sync_start) : 'Never',
         cfg.last_sync_result ? ` · ${cfg.last_sync_result}` : '',
         cfg.tags_synced !== undefined && cfg.last_sync_start ? ` · ${cfg.tags_synced} tags synced, ${cfg.tags_failed || 0} failed` : ''),
+      h('dt', {}, 'Architectures'), h('dd', { 'data-test': 'mirror-architectures' }, (cfg.architecture_filter || []).length ? cfg.architecture_filter.join(', ') : 'All'),
+      h('dt', {}, 'Proxy'), h('dd', { 'data-test': 'mirror-proxy' }, proxySummary((cfg.external_registry_config || {}).proxy)),
       cfg.last_sync_error ? h('dt', {}, 'Last error') : null,
       cfg.last_sync_error ? h('dd', { class: 'mono' }, cfg.last_sync_error) : null),
     h('div', { class: 'actions' },
@@ -245,6 +257,16 @@ async function renderMirror(root, ctx, repo, info) {
   const pass = input('Source password (optional; blank keeps the stored one)', { type: 'password', autocomplete: 'new-password' });
   const tlsCfg = c.external_registry_config || {};
   const verify = checkbox('Verify the source registry\'s TLS certificate', tlsCfg.verify_tls !== false);
+  const arch = input('Architectures to mirror (comma-separated; empty: all)', { placeholder: 'amd64, arm64', autocomplete: 'off' },
+    'Of a multi-architecture image, only these platforms are copied.');
+  arch.el.value = (c.architecture_filter || []).join(', ');
+  const proxy = tlsCfg.proxy || {};
+  const httpProxy = input('HTTP proxy', { type: 'url', placeholder: 'http://proxy.example:3128', autocomplete: 'off' });
+  httpProxy.el.value = proxy.http_proxy || '';
+  const httpsProxy = input('HTTPS proxy', { type: 'url', placeholder: 'http://proxy.example:3128', autocomplete: 'off' });
+  httpsProxy.el.value = proxy.https_proxy || '';
+  const noProxy = input('No proxy for (comma-separated hosts)', { placeholder: 'localhost, .internal.example', autocomplete: 'off' });
+  noProxy.el.value = proxy.no_proxy || '';
   const enabled = checkbox('Enabled', c.is_enabled !== false);
   parts.push(form(ctx, 'Mirroring configuration', async () => {
     const body = {
@@ -254,7 +276,11 @@ async function renderMirror(root, ctx, repo, info) {
       sync_start_date: `${start.el.value.length === 16 ? `${start.el.value}:00` : start.el.value}Z`,
       robot_username: robot.el.value.trim(),
       external_registry_username: user.el.value.trim() || null,
-      external_registry_config: { verify_tls: verify.el.checked },
+      external_registry_config: {
+        verify_tls: verify.el.checked,
+        proxy: { http_proxy: httpProxy.el.value.trim(), https_proxy: httpsProxy.el.value.trim(), no_proxy: noProxy.el.value.trim() },
+      },
+      architecture_filter: arch.el.value.split(',').map((a) => a.trim()).filter(Boolean),
       is_enabled: enabled.el.checked,
     };
     if (pass.el.value) body.external_registry_password = pass.el.value;
@@ -265,6 +291,9 @@ async function renderMirror(root, ctx, repo, info) {
   h('div', { class: 'form-row' }, ext.row, tags.row),
   h('div', { class: 'form-row' }, interval.row, start.row, robot.row),
   h('div', { class: 'form-row' }, user.row, pass.row),
+  h('div', { class: 'form-row' }, arch.row),
+  h('fieldset', { class: 'fieldset' }, h('legend', {}, 'Proxy for the source registry'),
+    h('div', { class: 'form-row' }, httpProxy.row, httpsProxy.row, noProxy.row)),
   verify.row, enabled.row, submit('Save mirroring')));
   root.append(section('Mirroring', ...parts));
 }

@@ -1,8 +1,11 @@
 // Repositories: every repository the user can see, across namespaces, with
 // a search box and the create-repository dialog.
 import { h, clear, field, table, dialog, formatTime, loading, errorBox } from '../dom.js';
-import { api, listAll, encRepo } from '../api.js';
+import { api, pager, encRepo } from '../api.js';
 import { inline } from '../markdown.js';
+
+// PAGES is how many pages of 100 repositories one load fetches.
+const PAGES = 20;
 
 function firstLine(text) {
   const line = String(text || '').split('\n').map((l) => l.replace(/^[#>*\-\s]+/, '').trim()).find((l) => l) || '';
@@ -60,19 +63,43 @@ export async function render(root, _params, ctx) {
   }
   root.append(header, h('div', { class: 'grid-2' }, h('div', null, filter, count, listBox), h('div', null, side)));
 
+  // The first 20 pages (2,000 repositories) load at once; "Load more"
+  // follows next_page for the next 20.
+  const path = nsFilter ? `/repository?namespace=${encodeURIComponent(nsFilter)}` : '/repository?public=true';
+  const pages = pager(path, 'repositories', PAGES);
   let repos;
   try {
-    const path = nsFilter ? `/repository?namespace=${encodeURIComponent(nsFilter)}` : '/repository?public=true';
-    repos = await listAll(path, 'repositories');
+    repos = await pages.more();
   } catch (err) {
     clear(listBox).append(errorBox(err));
     return;
   }
-  repos.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  const sortRepos = () => repos.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  sortRepos();
+  const more = h('button', {
+    type: 'button',
+    class: 'btn',
+    'data-test': 'load-more-repos',
+    hidden: pages.done,
+    onclick: async () => {
+      more.disabled = true;
+      try {
+        repos.push(...await pages.more());
+        sortRepos();
+        draw();
+      } catch (err) {
+        ctx.toast(err.message, 'error');
+      } finally {
+        more.disabled = false;
+        more.hidden = pages.done;
+      }
+    },
+  }, 'Load more repositories');
+  listBox.after(more);
   const draw = () => {
     const needle = filter.input.value.trim().toLowerCase();
     const rows = repos.filter((r) => !needle || `${r.namespace}/${r.name}`.toLowerCase().includes(needle) || String(r.description || '').toLowerCase().includes(needle));
-    count.textContent = `${rows.length} of ${repos.length} repositories`;
+    count.textContent = `${rows.length} of ${repos.length}${pages.done ? '' : '+'} repositories`;
     clear(listBox).append(table([
       { label: 'Repository', render: (r) => h('a', { href: `/repository/${encRepo(`${r.namespace}/${r.name}`)}`, 'data-test': 'repo-link' }, `${r.namespace}/${r.name}`) },
       { label: 'Visibility', render: (r) => h('span', { class: ['badge', r.is_public ? 'badge-public' : 'badge-private'] }, r.is_public ? 'public' : 'private') },

@@ -170,24 +170,24 @@ async function detailsDialog(repo, tag, getManifest, ctx) {
             label: 'Security',
             render: (p) => h('a', { href: `/repository/${encRepo(repo)}/manifest/${enc(p.digest)}/security`, 'aria-label': `Security report of ${platformLabel(p)}` }, 'Report'),
           },
-        ], m.platforms || [], { empty: 'No platforms.' })]
+        ], m.platforms || [], { empty: 'No platforms.', label: `Platforms of ${tag.name}` })]
         : [h('h3', null, 'Layers'), table([
           { label: '#', render: (l) => String(l.index + 1) },
           { label: 'Digest', render: (l) => h('code', { class: 'digest', title: l.blob_digest }, shortDigest(l.blob_digest)) },
           { label: 'Size', class: 'num', render: (l) => formatBytes(l.compressed_size) },
-        ], m.layers || [], { empty: 'No layers.' })],
+        ], m.layers || [], { empty: 'No layers.', label: `Layers of ${tag.name}` })],
       h('h3', null, 'Labels'),
       table([
         { label: 'Key', render: (l) => h('code', null, l.key) },
         { label: 'Value', render: (l) => h('span', { 'data-test': 'label-value' }, l.value) },
-      ], labels.labels || [], { empty: 'No labels.', class: 'labels-table' }),
+      ], labels.labels || [], { empty: 'No labels.', class: 'labels-table', label: `Labels of ${tag.name}` }),
       h('h3', null, 'Referrers (signatures, SBOMs, attestations)'),
       table([
         { label: 'Artifact type', render: (r) => r.artifactType || r.mediaType },
         { label: 'Digest', render: (r) => h('code', { class: 'digest', title: r.digest }, shortDigest(r.digest)) },
         { label: 'Size', class: 'num', render: (r) => formatBytes(r.size) },
         { label: 'Annotations', render: (r) => Object.entries(r.annotations || {}).map(([k, v]) => h('div', null, h('code', null, k), ' = ', v)) },
-      ], refs.referrers || [], { empty: 'Nothing refers to this manifest.', class: 'referrers-table' }),
+      ], refs.referrers || [], { empty: 'Nothing refers to this manifest.', class: 'referrers-table', label: `Referrers of ${tag.name}` }),
     ]);
   } catch (err) {
     clear(body).append(errorBox(err));

@@ -10,12 +10,48 @@ import {
 import { usageBar } from './org-policies.js';
 import { renderLogs } from './org-logs.js';
 
+// quotaDialog shows a user namespace's storage use and sets, changes or
+// removes its quota (Quay's /superuser/users/{namespace}/quota).
+async function quotaDialog(ctx, username) {
+  const base = `/superuser/users/${enc(username)}/quota`;
+  const [usage, quotas] = await Promise.all([api('GET', `/ui/namespace/${enc(username)}/usage`), api('GET', base)]);
+  const q = (quotas || []).find((x) => x.id !== null && x.id !== undefined);
+  const limit = input(`Quota of ${username}`, { required: true, placeholder: '10 GiB', autocomplete: 'off' }, 'A size such as 500 MiB or 10 GiB.');
+  limit.el.value = q ? q.limit : '';
+  const body = h('div', { 'data-test': 'su-user-quota' },
+    usageBar(usage.quota_bytes || 0, usage.configured_quota || 0),
+    q ? simpleTable('Quota limits', ['Kind', 'Threshold'], (q.limits || []).map((l) => [l.type, `${l.limit_percent}%`])) : h('p', { class: 'hint' }, 'No quota of its own.'),
+    limit.row);
+  const actions = [{
+    label: 'Save quota',
+    onclick: async () => {
+      const v = limit.el.value.trim();
+      if (!v) throw new Error('Enter a size such as 10 GiB.');
+      if (q) await api('PUT', `${base}/${q.id}`, { limit: v });
+      else await api('POST', base, { limit: v });
+      ctx.toast(`Quota of ${username} saved`, 'success');
+    },
+  }];
+  if (q) {
+    actions.push({
+      label: 'Remove quota',
+      kind: 'danger',
+      onclick: async () => {
+        await api('DELETE', `${base}/${q.id}`);
+        ctx.toast(`Quota of ${username} removed`, 'success');
+      },
+    });
+  }
+  modal(`Storage quota of ${username}`, body, actions);
+}
+
 async function renderUsers(root, ctx) {
   const res = await api('GET', '/superuser/users/');
   const reload = async () => { clear(root); await renderUsers(root, ctx); };
   const rows = (res.users || []).map((u) => {
     const self = ctx.user && ctx.user.username === u.username;
     const actions = h('div', { class: 'actions' });
+    actions.append(button('Quota', () => quotaDialog(ctx, u.username).catch((err) => report(ctx, err)), '', { 'aria-label': `Quota of ${u.username}` }));
     if (!self) {
       actions.append(
         button(u.enabled ? 'Disable' : 'Enable', async () => {

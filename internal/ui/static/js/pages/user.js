@@ -9,9 +9,25 @@ import {
   enc, input, form, submit, button, section, simpleTable, tabs, queryParam,
   setQueryParam, confirmAction, modal, registryHost, optional,
 } from '../admin-kit.js';
-import { renderAutoprune } from './org-policies.js';
+import { renderAutoprune, usageBar } from './org-policies.js';
 import { renderLogs } from './org-logs.js';
 import { renderRobots } from './org-robots.js';
+
+// storageSection shows the storage used by the user's namespace against
+// its quota (set by a superuser, or the registry's default).
+async function storageSection(username) {
+  const usage = await optional('GET', `/ui/namespace/${enc(username)}/usage`);
+  const quotas = (await optional('GET', '/user/quota')) || [];
+  const q = quotas[0];
+  const parts = [h('div', { 'data-test': 'user-usage' },
+    usageBar((usage && usage.quota_bytes) || 0, (usage && usage.configured_quota) || 0))];
+  if (q && q.default_config) parts.push(h('p', { class: 'hint' }, 'This is the registry\'s default quota.'));
+  if (q && (q.limits || []).length) {
+    parts.push(simpleTable('Quota limits', ['Kind', 'Threshold'], q.limits.map((l) => [l.type, `${l.limit_percent}%`]), { 'data-test': 'user-quota-limits' }));
+  }
+  parts.push(h('p', { class: 'hint' }, 'Quotas are set by a superuser.'));
+  return section('Storage', ...parts);
+}
 
 async function renderAccount(root, ctx) {
   const u = ctx.user;
@@ -24,6 +40,7 @@ async function renderAccount(root, ctx) {
       h('dt', {}, 'Username'), h('dd', { class: 'mono' }, u.username),
       h('dt', {}, 'E-mail'), h('dd', {}, u.email || '—'),
       h('dt', {}, 'Role'), h('dd', {}, u.super_user ? 'Superuser' : 'User'))),
+  await storageSection(u.username),
   section('Organizations',
     simpleTable('Organizations', ['Organization', 'Your role'], orgRows),
     h('p', {}, h('a', { href: '/organization' }, 'Create an organization'))));

@@ -149,8 +149,13 @@ func testRepositoryNotifications(t *testing.T, s *notifyServer) {
 	if n != 3 || tagsOf(bodies[0]) != `["v2"]` || bodies[0]["repository"] != "alice/app" || bodies[0]["docker_url"] != s.host+"/alice/app" {
 		t.Fatalf("requests %d, bodies %v", n, bodies)
 	}
-	got := s.call(alice, "GET", path+uuid, nil, 200)
-	if got["number_of_failures"] != 0.0 || got["disabled"] != false {
+	// The job records the success after the receiver has answered.
+	var got map[string]any
+	waitFor(t, "the successful delivery to be recorded", func() bool {
+		got = s.call(alice, "GET", path+uuid, nil, 200)
+		return got["number_of_failures"] == 0.0
+	})
+	if got["disabled"] != false {
 		t.Fatalf("after success: %v", got)
 	}
 	ds := s.call(alice, "GET", path+uuid+"/deliveries", nil, 200)["deliveries"].([]any)

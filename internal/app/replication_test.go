@@ -33,13 +33,15 @@ func twoDirs(root string, replication bool, defaults ...string) func(*config.Con
 }
 
 // startWorkers runs the app's background jobs until the test ends.
-func startWorkers(t *testing.T, a *App) {
+func startWorkers(t *testing.T, a *App) (stop func()) {
 	t.Helper()
 	r, err := a.jobs.Start(t.Context(), a.workers())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = r.Stop(context.Background()) })
+	stop = func() { _ = r.Stop(context.Background()) }
+	t.Cleanup(stop)
+	return stop
 }
 
 // imageBlobs are the digests of an image's config and layers.
@@ -318,13 +320,21 @@ func collectWhileDown(t *testing.T, mod func(*config.Config)) {
 			mod(c)
 		}
 	})
-	startWorkers(t, s.app)
+	stopWorkers := startWorkers(t, s.app)
 	img := randomImage(t)
 	if err := s.push("acme/app:v1", img); err != nil {
 		t.Fatal(err)
 	}
 	ds := imageBlobs(t, img)
 	waitReplicated(t, s.app, "west", int64(len(ds)))
+	// From here the test runs every job itself, so the collection below
+	// is the only one.
+	stopWorkers()
+	// A pass while the repository lives examines (and dequeues) its blobs;
+	// deleting the repository must queue them again.
+	if _, err := s.app.CollectGarbage(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
 
 	// The west goes away: its directory is replaced by a file.
 	westDir := filepath.Join(root, "west")
@@ -343,7 +353,7 @@ func collectWhileDown(t *testing.T, mod func(*config.Config)) {
 		t.Fatalf("collection with a location down: %v", err)
 	}
 	if rep.Blobs != len(ds) || !all(inDir(t, filepath.Join(root, "east"), ds), false) {
-		t.Fatalf("collected %d blobs of %d; east: %v", rep.Blobs, len(ds), inDir(t, filepath.Join(root, "east"), ds))
+		t.Fatalf("collected %d blobs of %d (report %+v); east: %v", rep.Blobs, len(ds), rep, inDir(t, filepath.Join(root, "east"), ds))
 	}
 	st, err := s.app.ReplicationStatus(t.Context())
 	if err != nil || st.Locations[1].Location != "west" || st.Locations[1].Deleting != int64(len(ds)) {

@@ -140,11 +140,32 @@ func (db *DB) DeleteRepository(ctx context.Context, fullName string) error {
 		if err := logAction(ctx, t, core.LogDeleteRepo, 0, r.ID, nil); err != nil {
 			return err
 		}
+		if err := queueRepositoryBlobs(ctx, t, r.ID); err != nil {
+			return err
+		}
 		if _, err := t.exec(ctx, `DELETE FROM repositories WHERE id = ?`, r.ID); err != nil {
 			return fmt.Errorf("delete repository: %w", err)
 		}
 		return db.enqueue(ctx, t, JobRepositoryGC, RepositoryGCArgs{Repository: fullName, Uploads: uploads})
 	})
+}
+
+// queueRepositoryBlobs makes every blob a repository links or references a
+// GC candidate, due at once, before its rows go with the repository: GC may
+// have examined (and dequeued) them while they were referenced, and nothing
+// else would queue them again.
+func queueRepositoryBlobs(ctx context.Context, t *tx, repoID int64) error {
+	for _, q := range []string{
+		`INSERT INTO gc_blob_queue (digest, queued_at) SELECT DISTINCT digest, 0 FROM repository_blobs
+			WHERE repository_id = ? ON CONFLICT (digest) DO NOTHING`,
+		`INSERT INTO gc_blob_queue (digest, queued_at) SELECT DISTINCT mb.digest, 0 FROM manifest_blobs mb
+			JOIN manifests m ON m.id = mb.manifest_id WHERE m.repository_id = ? ON CONFLICT (digest) DO NOTHING`,
+	} {
+		if _, err := t.exec(ctx, q, repoID); err != nil {
+			return fmt.Errorf("queue repository blobs for gc: %w", err)
+		}
+	}
+	return nil
 }
 
 func repoUploads(ctx context.Context, t *tx, repoID int64) ([]string, error) {

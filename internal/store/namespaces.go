@@ -139,9 +139,31 @@ func (db *DB) DeleteOrganization(ctx context.Context, name string) error {
 }
 
 // deleteNamespace removes a namespace's repositories (their manifests, tags
-// and permissions cascade; blob bytes are left to garbage collection), robots
-// and the namespace itself.
+// and permissions cascade; their blobs are queued for garbage collection),
+// robots and the namespace itself.
 func deleteNamespace(ctx context.Context, t *tx, id int64) error {
+	rows, err := t.query(ctx, `SELECT id FROM repositories WHERE namespace_id = ? ORDER BY id`, id)
+	if err != nil {
+		return fmt.Errorf("namespace repositories: %w", err)
+	}
+	var repos []int64
+	for rows.Next() {
+		var r int64
+		if err := rows.Scan(&r); err != nil {
+			rows.Close()
+			return fmt.Errorf("namespace repositories: %w", err)
+		}
+		repos = append(repos, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("namespace repositories: %w", err)
+	}
+	for _, r := range repos {
+		if err := queueRepositoryBlobs(ctx, t, r); err != nil {
+			return err
+		}
+	}
 	if _, err := t.exec(ctx, `DELETE FROM repositories WHERE namespace_id = ?`, id); err != nil {
 		return fmt.Errorf("delete repositories: %w", err)
 	}

@@ -51,12 +51,29 @@ type riverEngine[TTx any] struct {
 // internal/store").
 const kindCountsSQL = `SELECT kind, CAST(state AS TEXT), COUNT(*) FROM river_job GROUP BY kind, state`
 
-// addKindCount adds one row of kindCountsSQL to m.
-func addKindCount(m map[string]Stats, kind, state string, n int) {
-	if m[kind] == nil {
-		m[kind] = Stats{}
+// kindRows is what both drivers' result sets offer (pgx.Rows, *sql.Rows).
+type kindRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// scanKindCounts reads the rows of kindCountsSQL into counts per kind and
+// state.
+func scanKindCounts(rows kindRows) (map[string]Stats, error) {
+	out := map[string]Stats{}
+	for rows.Next() {
+		var kind, state string
+		var n int64
+		if err := rows.Scan(&kind, &state, &n); err != nil {
+			return nil, err
+		}
+		if out[kind] == nil {
+			out[kind] = Stats{}
+		}
+		out[kind][state] += int(n)
 	}
-	m[kind][state] += n
+	return out, rows.Err()
 }
 
 func newRiverEngine[TTx any](dialect store.Dialect, cfg *river.Config, newDriver func() riverdriver.Driver[TTx],

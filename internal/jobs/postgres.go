@@ -65,16 +65,7 @@ func postgresKindCounts(ctx context.Context, pool *pgxpool.Pool) (map[string]Sta
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string]Stats{}
-	for rows.Next() {
-		var kind, state string
-		var n int64
-		if err := rows.Scan(&kind, &state, &n); err != nil {
-			return nil, err
-		}
-		addKindCount(out, kind, state, int(n))
-	}
-	return out, rows.Err()
+	return scanKindCounts(rows)
 }
 
 func migratePostgres(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {

@@ -72,16 +72,7 @@ func sqliteKindCounts(ctx context.Context, db *sql.DB) (map[string]Stats, error)
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string]Stats{}
-	for rows.Next() {
-		var kind, state string
-		var n int
-		if err := rows.Scan(&kind, &state, &n); err != nil {
-			return nil, err
-		}
-		addKindCount(out, kind, state, n)
-	}
-	return out, rows.Err()
+	return scanKindCounts(rows)
 }
 
 func migrateSQLite(ctx context.Context, db *sql.DB, log *slog.Logger) error {

@@ -27,9 +27,9 @@ func TestRepoMirrorFeatureFlag(t *testing.T) {
 		if sync != on || schedule != on || periodic != on {
 			t.Fatalf("FEATURE_REPO_MIRROR %v: sync handler %v, schedule handler %v, periodic %v", on, sync, schedule, periodic)
 		}
-		s.call("root", "POST", "/api/v1/repository", map[string]any{"repository": "app", "visibility": "private", "description": ""}, 201)
+		s.call("alice", "POST", "/api/v1/repository", map[string]any{"namespace": "acme", "repository": "app", "visibility": "private", "description": ""}, 201)
 		// 404 either way: no mirror configured yet, or the feature is off.
-		body := s.call("root", "GET", "/api/v1/repository/root/app/mirror", nil, 404)
+		body := s.call("alice", "GET", "/api/v1/repository/acme/app/mirror", nil, 404)
 		msg, _ := body["error_message"].(string)
 		if off := strings.Contains(msg, "not enabled"); off == on {
 			t.Fatalf("FEATURE_REPO_MIRROR %v: GET mirror says %q", on, msg)

@@ -32,6 +32,7 @@ var allowed = map[string][]string{
 	"internal/jobs":     {"internal/core", "internal/store"},
 	"internal/notify":   {"internal/core", "internal/store"},
 	"internal/smtptest": {},
+	"internal/testproc": {},
 	"internal/config":   {},
 
 	// The pull-through cache talks to upstream registries, never to the HTTP edges.
@@ -50,6 +51,7 @@ var onlyImportedBy = map[string][]string{
 	"internal/ldaptest": {},
 	"internal/oidctest": {},
 	"internal/smtptest": {},
+	"internal/testproc": {"internal/pgtest", "internal/s3test", "internal/ldaptest"},
 }
 
 type pkg struct {

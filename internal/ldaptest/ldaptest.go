@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/wharfhq/wharf/internal/testproc"
 )
 
 // ErrNotInstalled means slapd or its schema and modules were not found.
@@ -179,10 +181,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	for attempt := 0; attempt < 5; attempt++ {
 		var p1, p2 int
-		if p1, err = freePort(); err != nil {
+		if p1, err = testproc.FreePort(); err != nil {
 			break
 		}
-		if p2, err = freePort(); err != nil {
+		if p2, err = testproc.FreePort(); err != nil {
 			break
 		}
 		s.URL = fmt.Sprintf("ldap://127.0.0.1:%d", p1)
@@ -412,32 +414,11 @@ func SSHA(password string) string {
 
 // Stop shuts slapd down and removes its directory.
 func (s *Server) Stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(10 * time.Second):
-			s.kill()
-		}
-	}
+	testproc.Stop(s.cmd, s.done, syscall.SIGTERM, 10*time.Second)
 	os.RemoveAll(s.Dir)
 }
 
-func (s *Server) kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func (s *Server) kill() { testproc.Kill(s.cmd, s.done) }
 
 // writeCerts creates a test CA and a server certificate it signs for
 // 127.0.0.1 and localhost: ca.pem, server.pem and server.key in dir.

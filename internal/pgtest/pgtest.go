@@ -9,7 +9,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+
+	"github.com/wharfhq/wharf/internal/testproc"
 )
 
 // ErrNotInstalled means no PostgreSQL server binaries were found.
@@ -120,7 +121,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 	}
 	for attempt := 0; attempt < 5; attempt++ {
-		s.Port, err = freePort()
+		s.Port, err = testproc.FreePort()
 		if err != nil {
 			break
 		}
@@ -206,32 +207,11 @@ func (s *Server) CreateDatabase(ctx context.Context, name string) (string, error
 
 // Stop shuts the server down and removes its directory.
 func (s *Server) Stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
-		select {
-		case <-s.done:
-		case <-time.After(15 * time.Second):
-			s.kill()
-		}
-	}
+	testproc.Stop(s.cmd, s.done, syscall.SIGINT, 15*time.Second) // fast shutdown
 	os.RemoveAll(s.Dir)
 }
 
-func (s *Server) kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func (s *Server) kill() { testproc.Kill(s.cmd, s.done) }
 
 func appendFile(path, text string) error {
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o600)

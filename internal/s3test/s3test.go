@@ -13,7 +13,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/wharfhq/wharf/internal/testproc"
 )
 
 // Binary is the gateway's executable name; scripts/test.sh installs it with
@@ -126,7 +127,7 @@ func StartOptions(ctx context.Context, opts Options) (*Server, error) {
 	logPath := filepath.Join(root, "server.log")
 	for attempt := 0; attempt < 5; attempt++ {
 		var port int
-		if port, err = freePort(); err != nil {
+		if port, err = testproc.FreePort(); err != nil {
 			break
 		}
 		s.Endpoint = fmt.Sprintf("127.0.0.1:%d", port)
@@ -246,33 +247,12 @@ func (s *Server) Log() string {
 // Stop kills the server and removes its directory. It is safe to call twice.
 func (s *Server) Stop() {
 	s.once.Do(func() {
-		if s.cmd != nil && s.cmd.Process != nil {
-			_ = s.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-s.done:
-			case <-time.After(5 * time.Second):
-				s.kill()
-			}
-		}
+		testproc.Stop(s.cmd, s.done, syscall.SIGTERM, 5*time.Second)
 		os.RemoveAll(s.root)
 	})
 }
 
-func (s *Server) kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func (s *Server) kill() { testproc.Kill(s.cmd, s.done) }
 
 func randHex(n int) string {
 	b := make([]byte, n)

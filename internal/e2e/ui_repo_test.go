@@ -257,11 +257,18 @@ func TestUIRepositoryJourney(t *testing.T) {
 	noXSS(t, b, "search")
 
 	// Make the repository private, then delete it.
+	// Each click waits for the page to have loaded its tags: a button of a
+	// page still rendering can be replaced between the click and its dialog.
 	b.visit(srv.URL + "/repository/admin/app")
+	b.waitText(`[data-test=visibility]`, "public")
+	b.waitVisible(`[data-test=tag-name]`)
 	b.click(`[data-test=toggle-visibility]`)
+	b.waitVisible("dialog[open]")
 	b.clickText("dialog button", "Make private")
 	b.waitText(`[data-test=visibility]`, "private")
+	b.waitVisible(`[data-test=tag-name]`)
 	b.click(`[data-test=delete-repository]`)
+	b.waitVisible("dialog[open]")
 	b.clickText("dialog button", "Delete repository")
 	b.waitText("h1", "Repositories")
 	b.waitText(".table", "No repositories yet")
